@@ -15,9 +15,16 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# The main job on bundled synthetic data: synthesise, validate, summarise.
+DEMO := demo-out
+# Wide enough for the summary tables when the output is a log, not a terminal.
+export COLUMNS ?= 120
+
+# The main job on the bundled synthetic data: synthesise a national population
+# (scale 0.1), validate it against the data standard, summarise it by area.
 demo: $(STAMP)
-	$(BIN)/python -m pbrkit.demo demo-out
+	$(BIN)/pbrkit synth --out $(DEMO)/data --start 2011-01-01 --years 7 --scale 0.1 --seed 1
+	$(BIN)/pbrkit validate $(DEMO)/data
+	$(BIN)/pbrkit summary $(DEMO)/data
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -26,4 +33,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) demo-out bench-out .pytest_cache
+	rm -rf $(VENV) $(DEMO) bench-out .pytest_cache

@@ -53,3 +53,21 @@ def volume_sentence(data: Dataset) -> str:
         f"(about {per_year:,.0f} a year), with {data.offences.height:,} proven offences, in "
         f"{e.get_column('area_id').n_unique()} areas and {e.get_column('provider_id').n_unique()} providers."
     )
+
+
+def area_summary(data: Dataset, measured: pl.DataFrame) -> pl.DataFrame:
+    """Volumes by area joined to the latest mature annual cohort's reoffending.
+
+    `measured` is `pbrkit.measure.measure(data, by="area", period="year")`.
+    """
+    mature = measured.filter(pl.col("mature"))
+    if mature.is_empty():
+        rates = pl.DataFrame(schema={"area_id": pl.String, "cohort": pl.String, "offenders": pl.Int64,
+                                     "binary_rate": pl.Float64, "expected_rate": pl.Float64,
+                                     "frequency": pl.Float64})
+    else:
+        latest = mature.get_column("period").max()
+        rates = mature.filter(pl.col("period") == latest).select(
+            area_id="group", cohort="period", offenders="offenders", binary_rate="binary_rate",
+            expected_rate="expected_rate", frequency="frequency")
+    return volumes_by_area(data).join(rates, on="area_id", how="left").sort("episodes", descending=True)

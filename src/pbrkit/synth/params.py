@@ -42,7 +42,7 @@ class SynthParams:
     # supervised episodes (first sentences plus resentencing) come to about
     # 220,000 a year before the ORA step (issue 2; domain.md s.2: ~200,000
     # offenders under CRC+NPS supervision).
-    entrants_per_year: float = 136_000.0
+    entrants_per_year: float = 140_000.0
     # Years simulated before the start date so that people already in the
     # system (repeat offenders) are present on day one.
     burn_in_years: int = 10
@@ -78,14 +78,14 @@ class SynthParams:
     # Yearly rate of proven offending while at liberty:
     # log(rate) = rate_intercept + rate_ogrs_slope * (OGRS3 linear predictor)
     #             + sentence and tier terms + log(frailty), frailty ~ Gamma(k, 1/k).
-    rate_intercept: float = 1.22
+    rate_intercept: float = 1.19
     rate_ogrs_slope: float = 0.6
-    rate_high_tier: float = 0.25  # the high-risk cases who do offend, offend a little more
+    rate_high_tier: float = 0.1  # the high-risk cases who do offend, offend a little more
     # Many high-risk-of-harm cases are serious one-off offenders (sexual and
     # domestic offences) who rarely reoffend; the rest offend like anyone else.
     # This mixture gives NPS a low binary rate but a CRC-like frequency among
     # those who do reoffend (domain.md s.2: NPS 34.1% and 3.93 per reoffender).
-    high_one_off_share: float = 0.42
+    high_one_off_share: float = 0.40
     one_off_rate_factor: float = 0.1
     rate_custody_short: float = -0.05  # short-sentence prisoners: the most prolific (domain.md s.1)
     frailty_shape: float = 0.55
