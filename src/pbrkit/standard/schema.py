@@ -62,6 +62,20 @@ class Column:
             return "must be true or false"
         return "must be text"
 
+    def range_text(self) -> str | None:
+        """The range rule in the words an error message uses (None when unbounded)."""
+
+        def shown(x: float) -> str:
+            return f"{x:g}"
+
+        if self.minimum is not None and self.maximum is not None:
+            return f"must be between {shown(self.minimum)} and {shown(self.maximum)}"
+        if self.minimum is not None:
+            return f"must be {shown(self.minimum)} or more"
+        if self.maximum is not None:
+            return f"must be {shown(self.maximum)} or less"
+        return None
+
 
 _KIND_DTYPES: dict[str, pl.DataType] = {
     "string": pl.String(),
