@@ -20,11 +20,15 @@ DEMO := demo-out
 export COLUMNS ?= 120
 
 # The main job on the bundled synthetic data: synthesise a national population
-# (scale 0.1), validate it against the data standard, summarise it by area.
+# (scale 0.1), validate it against the data standard, summarise it by area, then
+# measure proven reoffending per provider and quarter against the 2011 baseline,
+# with a funnel plot (demo-out/funnel.html).
 demo: $(STAMP)
 	$(BIN)/pbrkit synth --out $(DEMO)/data --start 2011-01-01 --years 7 --scale 0.1 --seed 1
 	$(BIN)/pbrkit validate $(DEMO)/data
 	$(BIN)/pbrkit summary $(DEMO)/data
+	$(BIN)/pbrkit measure $(DEMO)/data --by provider --period quarter --baseline 2011 \
+		--out $(DEMO)/measures.csv --chart $(DEMO)/funnel.html --save-model $(DEMO)/baseline-model.json
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
