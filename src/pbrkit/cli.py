@@ -157,26 +157,20 @@ def validate(
     if not findings.ok:
         raise typer.Exit(2)
 
-class MeasureBy(str, Enum):
-    provider = "provider"
-    area = "area"
-    all = "all"
+
+def _choices(name: str, values) -> type[Enum]:
+    """A Typer choice type from the core's own tuple of values (one source of truth)."""
+    return Enum(name, {v: v for v in values}, type=str)
 
 
-class MeasurePeriod(str, Enum):
-    quarter = "quarter"
-    year = "year"
+from pbrkit.measure.cohorts import BY_CHOICES  # noqa: E402
+from pbrkit.measure.features import SEGMENTS  # noqa: E402
+from pbrkit.measure.periods import PERIODS  # noqa: E402
 
-
-class MeasureSegment(str, Enum):
-    risk_tier = "risk_tier"
-    sentence = "sentence"
-    prior_band = "prior_band"
-
-
-class FunnelPoints(str, Enum):
-    latest = "latest"
-    pooled = "pooled"
+MeasureBy = _choices("MeasureBy", BY_CHOICES)
+MeasurePeriod = _choices("MeasurePeriod", PERIODS)
+MeasureSegment = _choices("MeasureSegment", SEGMENTS)
+FunnelPoints = _choices("FunnelPoints", ("latest", "pooled"))
 
 
 @app.command()
