@@ -92,7 +92,7 @@ def test_short_custody_supervised_for_adults_only_after_ora(small):
 
 def test_areas_sized_by_the_population_proxy(small):
     counts = small.episodes.group_by("area_id").len()
-    shares = dict(zip([a.area_id for a in AREAS], area_shares()))
+    shares = dict(zip([a.area_id for a in AREAS], area_shares(), strict=True))
     assert set(counts.get_column("area_id")) == set(shares)
     total = counts.get_column("len").sum()
     for area, n in counts.iter_rows():

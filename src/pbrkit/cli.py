@@ -14,6 +14,9 @@ import typer
 from rich.console import Console
 
 import pbrkit
+from pbrkit.measure.cohorts import BY_CHOICES
+from pbrkit.measure.features import SEGMENTS
+from pbrkit.measure.periods import PERIODS
 
 app = typer.Typer(
     name="pbrkit",
@@ -67,7 +70,7 @@ def synth(
         start_date = dt.date.fromisoformat(start)
     except ValueError:
         console.print(f"[red]--start {start!r}: must be a date YYYY-MM-DD[/red]")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=console, transient=not console.is_terminal) as bar:
         task = bar.add_task("synthesising", total=1.0)
@@ -90,12 +93,11 @@ def summary(
     baseline: Annotated[str, typer.Option(help="Baseline period for expected rates, e.g. 2011.")] = "2011",
 ) -> None:
     """Volumes and reoffending by area: episodes, people, and the latest mature annual cohort."""
-    import polars as pl
     from rich.table import Table
 
     from pbrkit.measure import measure
     from pbrkit.measure.periods import parse_baseline
-    from pbrkit.report.volumes import area_summary, volume_sentence, volumes_by_area, volumes_by_year
+    from pbrkit.report.volumes import area_summary, volume_sentence, volumes_by_year
 
     data = _load_or_exit(data_dir)
     try:
@@ -110,9 +112,7 @@ def summary(
     for row in years.iter_rows(named=True):
         table.add_row(*[str(v) if k == "year" else f"{v:,}" for k, v in row.items()])
     console.print(table)
-    areas = area_summary(data, measured) if measured is not None else volumes_by_area(data).with_columns(
-        cohort=pl.lit(None, pl.String), offenders=pl.lit(None, pl.Int64), binary_rate=pl.lit(None, pl.Float64),
-        expected_rate=pl.lit(None, pl.Float64), frequency=pl.lit(None, pl.Float64))
+    areas = area_summary(data, measured)
     table = Table(title="Areas: volumes and the latest mature annual cohort")
     table.add_column("area", overflow="fold")
     for col in ("episodes", "high risk", "cohort", "offenders", "reoffended", "expected", "frequency"):
@@ -149,7 +149,7 @@ def validate(
         findings = validate_dataset(data_dir)
     except (FileNotFoundError, NotADirectoryError) as exc:
         typer.echo(f"Nothing to validate: {exc}.")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     for line in grouped_lines(findings.problems):
         typer.echo(line)  # plain text, never Rich markup: the lines are for grep
     console.print(findings.summary(), style="green" if findings.ok else "red", markup=False,
@@ -162,10 +162,6 @@ def _choices(name: str, values) -> type[Enum]:
     """A Typer choice type from the core's own tuple of values (one source of truth)."""
     return Enum(name, {v: v for v in values}, type=str)
 
-
-from pbrkit.measure.cohorts import BY_CHOICES  # noqa: E402
-from pbrkit.measure.features import SEGMENTS  # noqa: E402
-from pbrkit.measure.periods import PERIODS  # noqa: E402
 
 MeasureBy = _choices("MeasureBy", BY_CHOICES)
 MeasurePeriod = _choices("MeasurePeriod", PERIODS)
@@ -308,7 +304,7 @@ def _load_or_exit(path: Path):
         return pbrkit.load(path)
     except DataStandardError as exc:
         console.print(str(exc), markup=False, highlight=False)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -36,7 +36,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import statsmodels.api as sm
 
 from pbrkit.measure.features import CASE_MIX
 
@@ -136,6 +135,8 @@ class BaselineModel:
         self.warnings_: list[str] = []
         self._choose_terms(x)
 
+        import statsmodels.api as sm  # here, not at import: the CLI and reuse of a saved model never need it
+
         binary = self._fit_glm(frame, "reoffended", sm.families.Binomial(), "binary (logistic)")
         count = self._fit_glm(frame, "reoffences", sm.families.Poisson(), "count (Poisson)")
 
@@ -204,6 +205,8 @@ class BaselineModel:
         return x.select(cols) if cols else pl.DataFrame(height=x.height)
 
     def _fit_glm(self, frame: pl.DataFrame, outcome: str, family, label: str):
+        import statsmodels.api as sm
+
         keys = [c for c in frame.columns if c not in ("reoffended", "reoffences")]
         rows = frame.group_by([*keys, outcome]).agg(pl.len().alias("n")).sort([*keys, outcome])
         design = self._design(rows).to_numpy().reshape(rows.height, len(self.terms_) - 1)

@@ -55,13 +55,14 @@ def volume_sentence(data: Dataset) -> str:
     )
 
 
-def area_summary(data: Dataset, measured: pl.DataFrame) -> pl.DataFrame:
+def area_summary(data: Dataset, measured: pl.DataFrame | None) -> pl.DataFrame:
     """Volumes by area joined to the latest mature annual cohort's reoffending.
 
-    `measured` is `pbrkit.measure.measure(data, by="area", period="year")`.
+    `measured` is `pbrkit.measure.measure(data, by="area", period="year")`, or
+    None when no cohort could be measured (the rate columns are then empty).
     """
-    mature = measured.filter(pl.col("mature"))
-    if mature.is_empty():
+    mature = measured.filter(pl.col("mature")) if measured is not None else None
+    if mature is None or mature.is_empty():
         rates = pl.DataFrame(schema={"area_id": pl.String, "cohort": pl.String, "offenders": pl.Int64,
                                      "binary_rate": pl.Float64, "expected_rate": pl.Float64,
                                      "frequency": pl.Float64})

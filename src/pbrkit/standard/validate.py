@@ -363,7 +363,7 @@ def _run_value_rules(table: OpenTable, examples: int, *, utf8: bool) -> tuple[in
     """
     rules = list(value_rules(table, utf8=utf8))
     aggregates = [pl.len().alias("rows")]
-    for i, rule in enumerate(rules):
+    for i in range(len(rules)):
         aggregates += [
             pl.col(f"fails{i}").sum().alias(f"count{i}"),
             pl.col(_ROW).filter(pl.col(f"fails{i}")).bottom_k(examples).implode().alias(f"rows{i}"),

@@ -9,6 +9,8 @@ risk-escalation transfers are drawn for each episode.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Callable, Literal
 
@@ -162,11 +164,16 @@ def _service_events(params: SynthParams, rng: np.random.Generator, episodes: pl.
             "episode_id": ids[sel],
             "kind": np.full(sel.size, kind),
             "due_date": _dates(due),
-            "done_date": _dates(done_day).set(pl.Series(~done), None) if sel.size else _dates(done_day),
-            "complete": pl.Series(~empty).set(pl.Series(~(audited & done)), None) if sel.size
-            else pl.Series([], dtype=pl.Boolean),
+            "done_date": _dates(done_day),
+            "done": done,
+            "audited": audited & done,  # only work that was done can be audited
+            "empty": empty,
         }))
-    return pl.concat(parts).filter(pl.col("due_date") < pl.lit(last_day).cast(pl.Date)).sort(
+    return pl.concat(parts).select(
+        "episode_id", "kind", "due_date",
+        done_date=pl.when("done").then("done_date"),
+        complete=pl.when("audited").then(~pl.col("empty")),
+    ).filter(pl.col("due_date") < pl.lit(last_day).cast(pl.Date)).sort(
         "due_date", "episode_id", "kind")
 
 
@@ -194,9 +201,6 @@ def write(data: Dataset, out: str | Path, fmt: Literal["parquet", "csv"] = "parq
     Files are written to a temporary sibling directory first and moved into
     place only when every table is written, so a failure leaves nothing half-written.
     """
-    import shutil
-    import tempfile
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".pbrkit-synth-", dir=out))

@@ -10,7 +10,7 @@ traced to exactly the settings that made it.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 # Offence types of the OGRS3 model (domain.md section 7), with their OGRS3 terms.
 OFFENCE_TYPES: tuple[str, ...] = (
@@ -122,8 +122,6 @@ class SynthParams:
     # CRC to NPS risk escalation: yearly rate per CRC episode.
     escalation_rate_per_year: float = 0.04
     prisons_per_area: int = 5
-
-    extra: dict = field(default_factory=dict)
 
     def to_json_dict(self) -> dict:
         d = asdict(self)
