@@ -56,6 +56,7 @@ __all__ = [
     "headline",
     "latest_date",
     "measure",
+    "measure_segments",
     "sentence",
     "sentences",
 ]
@@ -230,12 +231,33 @@ def measure(
     sorted, with the columns `OUTPUT_COLUMNS`. Immature cohorts have
     `mature = false`, `offenders`, and nulls in every other figure.
     """
+    return measure_segments(data, by, period, baseline, as_of, (segment,), model)[1][segment]
+
+
+def measure_segments(
+    data: Dataset | str | Path,
+    by: str = "provider",
+    period: str = "quarter",
+    baseline: Any = ("2011-01-01", "2011-12-31"),
+    as_of: Any = None,
+    segments: tuple[str | None, ...] = (None,),
+    model: str | BaselineModel = "default",
+) -> tuple[BaselineModel, dict[str | None, pl.DataFrame]]:
+    """`measure` for several segmentations at once (None = unsegmented): the
+    model used, and the tables keyed by segment.
+
+    The person codes, the cohorts, the reoffence counts and the model fit are
+    shared, so a payment run that needs whole cohorts and their risk tiers
+    measures the data once rather than once per table. Each table equals what
+    `measure(..., segment=s)` returns.
+    """
     if by not in BY_CHOICES:
         raise ValueError(f"by must be one of {', '.join(BY_CHOICES)}, not {by!r}")
     if period not in PERIODS:
         raise ValueError(f"period must be one of {', '.join(PERIODS)}, not {period!r}")
-    if segment is not None and segment not in SEGMENTS:
-        raise ValueError(f"segment must be one of {', '.join(SEGMENTS)}, not {segment!r}")
+    for segment in segments:
+        if segment is not None and segment not in SEGMENTS:
+            raise ValueError(f"segment must be one of {', '.join(SEGMENTS)}, not {segment!r}")
     data = _dataset(data)
     as_of = _as_of(data, as_of)
     if isinstance(model, BaselineModel):
@@ -251,27 +273,30 @@ def measure(
         fitted = _fit(episodes, windows, baseline, as_of, model)
 
     counted = counted_episodes(episodes, by, period)
-    keys = ["group", "period"]
-    if segment is not None:
-        counted = counted.with_columns(SEGMENTS[segment].expr().alias("segment"))
-        keys.append("segment")
     labels = {k: key_label(k, period) for k in counted["period"].unique().to_list()}
     mature_by_period = {k: matures_on(label) <= as_of for k, label in labels.items()}
     is_mature = pl.col("period").replace_strict(mature_by_period, return_dtype=pl.Boolean)
-    mature = counted.filter(is_mature)
-    immature = counted.filter(~is_mature).select(keys)
-
-    mature = windows.count(mature)
+    mature = windows.count(counted.filter(is_mature))
+    immature = counted.filter(~is_mature)
     if fitted.kind == "ogrs":
         _check_ogrs(mature, "offender in a mature cohort")
-    cells = _case_mix_cells(mature, keys, fitted)
-    # Sorted on the period number (time order) and the segment's level order,
-    # then labelled: `2015Q2`, and the segment's level as text.
-    table = cohort_outcomes(cells, immature, keys, fitted.phi_).sort(keys)
-    table = table.with_columns(pl.col("period").replace_strict(labels, return_dtype=pl.String))
-    if segment is not None:
-        table = table.with_columns(pl.col("segment").cast(pl.String))
-    return table.select(output_columns(segment is not None))
+    tables: dict[str | None, pl.DataFrame] = {}
+    for segment in dict.fromkeys(segments):
+        keys = ["group", "period"]
+        seg_mature, seg_immature = mature, immature
+        if segment is not None:
+            seg_mature = mature.with_columns(SEGMENTS[segment].expr().alias("segment"))
+            seg_immature = immature.with_columns(SEGMENTS[segment].expr().alias("segment"))
+            keys.append("segment")
+        cells = _case_mix_cells(seg_mature, keys, fitted)
+        # Sorted on the period number (time order) and the segment's level order,
+        # then labelled: `2015Q2`, and the segment's level as text.
+        table = cohort_outcomes(cells, seg_immature.select(keys), keys, fitted.phi_).sort(keys)
+        table = table.with_columns(pl.col("period").replace_strict(labels, return_dtype=pl.String))
+        if segment is not None:
+            table = table.with_columns(pl.col("segment").cast(pl.String))
+        tables[segment] = table.select(output_columns(segment is not None))
+    return fitted, tables
 
 
 def _case_mix_cells(mature: pl.DataFrame, keys: list[str], model: BaselineModel) -> pl.DataFrame:

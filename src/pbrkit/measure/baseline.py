@@ -135,10 +135,13 @@ class BaselineModel:
         self.warnings_: list[str] = []
         self._choose_terms(x)
 
-        import statsmodels.api as sm  # here, not at import: the CLI and reuse of a saved model never need it
+        # Imported here, not at module import: the CLI and reuse of a saved model
+        # never need it. The GLM module alone, not statsmodels.api, which also
+        # loads every other model family (about a second more).
+        from statsmodels.genmod import families
 
-        binary = self._fit_glm(frame, "reoffended", sm.families.Binomial(), "binary (logistic)")
-        count = self._fit_glm(frame, "reoffences", sm.families.Poisson(), "count (Poisson)")
+        binary = self._fit_glm(frame, "reoffended", families.Binomial(), "binary (logistic)")
+        count = self._fit_glm(frame, "reoffences", families.Poisson(), "count (Poisson)")
 
         self.coef_ = np.asarray(binary.params, dtype=float)
         self.bse_ = np.asarray(binary.bse, dtype=float)
@@ -205,7 +208,7 @@ class BaselineModel:
         return x.select(cols) if cols else pl.DataFrame(height=x.height)
 
     def _fit_glm(self, frame: pl.DataFrame, outcome: str, family, label: str):
-        import statsmodels.api as sm
+        from statsmodels.genmod.generalized_linear_model import GLM
 
         keys = [c for c in frame.columns if c not in ("reoffended", "reoffences")]
         rows = frame.group_by([*keys, outcome]).agg(pl.len().alias("n")).sort([*keys, outcome])
@@ -216,7 +219,7 @@ class BaselineModel:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                result = sm.GLM(endog, exog, family=family, freq_weights=weights).fit(
+                result = GLM(endog, exog, family=family, freq_weights=weights).fit(
                     tol=self.tol, maxiter=self.maxiter, tol_criterion="params"
                 )
             except (ValueError, np.linalg.LinAlgError) as exc:
