@@ -1,0 +1,1 @@
+"""Reports people read: volumes, charts and printable statements."""
