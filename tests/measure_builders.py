@@ -39,7 +39,7 @@ def episode(episode_id: str, person_id: str, start: str, provider: str = "north"
 
 
 def offence(person_id: str, offence_date: str | dt.date, disposal_date: str | dt.date) -> dict:
-    as_date = lambda d: D(d) if isinstance(d, str) else d  # noqa: E731
+    as_date = lambda d: D(d) if isinstance(d, str) else d
     return {"person_id": person_id, "offence_date": as_date(offence_date), "disposal_date": as_date(disposal_date)}
 
 

@@ -11,10 +11,19 @@ import math
 
 import polars as pl
 import pytest
-
 from measure_builders import (
-    AS_OF, BASELINE, MU_BASE, P_BASE, PHI_BASE, after, dataset, episode, offence, row,
+    AS_OF,
+    BASELINE,
+    MU_BASE,
+    P_BASE,
+    PHI_BASE,
+    after,
+    dataset,
+    episode,
+    offence,
+    row,
 )
+
 from pbrkit.measure import OUTPUT_COLUMNS, measure
 
 # The shared reference cohort has one case mix, so most levels are absent from

@@ -7,10 +7,10 @@ import re
 
 import polars as pl
 import pytest
+from measure_builders import dataset, episode, offence
 from typer.testing import CliRunner
 
 import pbrkit
-from measure_builders import dataset, episode, offence
 from pbrkit.cli import app
 from pbrkit.measure import measure
 

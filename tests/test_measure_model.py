@@ -11,9 +11,15 @@ import numpy as np
 import polars as pl
 import pytest
 import statsmodels.api as sm
-
 from measure_builders import AS_OF, BASELINE, dataset, episode, offence, row
-from pbrkit.measure import BaselineModel, BaselineModelWarning, baseline_cohort, fit_baseline, measure
+
+from pbrkit.measure import (
+    BaselineModel,
+    BaselineModelWarning,
+    baseline_cohort,
+    fit_baseline,
+    measure,
+)
 
 SEXES = ["M", "F"]
 SENTENCES = ["custody_short", "custody_long", "community_order", "suspended_sentence"]

@@ -9,10 +9,9 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import pbrkit.measure.cohorts as cohorts
 from measure_builders import BASELINE, dataset, episode, offence
-from pbrkit.measure import fit_baseline, measure
+
+from pbrkit.measure import cohorts, fit_baseline, measure
 from pbrkit.measure.periods import matures_on
 from pbrkit.standard.schema import Dataset
 

@@ -9,12 +9,19 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from standard_builders import CLEAN, CORPUS, clean_typed_frame, tree_snapshot
 
 import pbrkit
 from pbrkit.standard.load import load
 from pbrkit.standard.problems import DataStandardError
-from pbrkit.standard.schema import RISK_TIERS, SENTENCES, SEXES, TABLES, Dataset, conform
-from standard_builders import CLEAN, CORPUS, clean_typed_frame, tree_snapshot
+from pbrkit.standard.schema import (
+    RISK_TIERS,
+    SENTENCES,
+    SEXES,
+    TABLES,
+    Dataset,
+    conform,
+)
 
 TABLE_NAMES = ["episodes", "offences", "service_events", "transfers"]
 

@@ -14,12 +14,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from typer.testing import CliRunner
-
-from pbrkit.cli import app
-from pbrkit.standard.problems import Problem, grouped_lines, summary
-from pbrkit.standard.schema import TABLES
-from pbrkit.standard.validate import validate, validate_dataset
 from standard_builders import (
     CLEAN,
     CORPUS,
@@ -31,6 +25,12 @@ from standard_builders import (
     tree_snapshot,
     write_parquet_case,
 )
+from typer.testing import CliRunner
+
+from pbrkit.cli import app
+from pbrkit.standard.problems import Problem, grouped_lines, summary
+from pbrkit.standard.schema import TABLES
+from pbrkit.standard.validate import validate, validate_dataset
 
 PBRKIT = Path(sys.executable).parent / "pbrkit"
 ALL_CASES = CSV_CASES + sorted(PARQUET_CASES)
@@ -301,7 +301,7 @@ def test_text_that_is_really_utf8_replacement_characters_is_not_a_problem(tmp_pa
 
 
 def test_rows_of_an_unknown_table_file_are_ignored(tmp_path):
-    directory = write_dataset(tmp_path / "d", **{"notes_csv": "not,a;table\n"})
+    directory = write_dataset(tmp_path / "d", notes_csv="not,a;table\n")
     assert validate(directory) == []
 
 

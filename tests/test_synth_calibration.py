@@ -20,7 +20,7 @@ def test_national_dataset_meets_every_target_and_the_document_matches():
     assert missed.is_empty(), missed.select("target", "band", "achieved")
     assert table.height == len(TARGETS)
     block = re.search(r"<!-- calibration:begin \(regenerate: (.*?)\) -->.*?<!-- calibration:end -->",
-                      DOC.read_text(), flags=re.S)
+                      DOC.read_text(), flags=re.DOTALL)
     assert block, "docs/synthetic.md has no calibration table"
     assert block.group(0) == markdown(table, block.group(1)), (
         "docs/synthetic.md is stale: run " + block.group(1))

@@ -24,8 +24,22 @@ from typing import Literal
 import polars as pl
 
 from pbrkit.standard.problems import EXAMPLES_SHOWN, Problem, clean_summary, summary
-from pbrkit.standard.schema import DATE_ORDERS, REFERENCES, TABLES, Column, DateOrder, Reference, Table
-from pbrkit.standard.values import cell_breaks_type, cell_text, filled_cell, readable, standard_value
+from pbrkit.standard.schema import (
+    DATE_ORDERS,
+    REFERENCES,
+    TABLES,
+    Column,
+    DateOrder,
+    Reference,
+    Table,
+)
+from pbrkit.standard.values import (
+    cell_breaks_type,
+    cell_text,
+    filled_cell,
+    readable,
+    standard_value,
+)
 
 _BOM = b"\xef\xbb\xbf"
 _OTHER_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}

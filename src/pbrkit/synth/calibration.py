@@ -14,9 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import polars as pl
 
@@ -30,7 +30,7 @@ class Target:
     low: float
     high: float
     unit: str  # "count", "share" (shown as percent), "number"
-    achieved: Callable[["Figures"], float]
+    achieved: Callable[[Figures], float]
 
     def met(self, value: float) -> bool:
         return self.low <= value <= self.high
@@ -162,7 +162,7 @@ def update_document(path: Path, seed: int = 1, scale: float = 1.0) -> pl.DataFra
     command = f"python -m pbrkit.synth.calibration {path} --seed {seed} --scale {scale:g}"
     text = path.read_text()
     block = markdown(table, command)
-    new, n = re.subn(r"<!-- calibration:begin.*?<!-- calibration:end -->", lambda _: block, text, flags=re.S)
+    new, n = re.subn(r"<!-- calibration:begin.*?<!-- calibration:end -->", lambda _: block, text, flags=re.DOTALL)
     if n != 1:
         raise SystemExit(f"{path}: no calibration markers found")
     path.write_text(new)

@@ -19,8 +19,8 @@ NumPy passes. The only randomness is the `numpy.random.Generator` passed in.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
