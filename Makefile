@@ -22,13 +22,25 @@ export COLUMNS ?= 120
 # The main job on the bundled synthetic data: synthesise a national population
 # (scale 0.1), validate it against the data standard, summarise it by area, then
 # measure proven reoffending per provider and quarter against the 2011 baseline,
-# with a funnel plot (demo-out/funnel.html).
+# with a funnel plot (demo-out/funnel.html); then pay every CRC under the
+# tr2014 and staged designs into a SQLite ledger, verify its hash chain, and
+# print statements (tables, plus printable HTML in demo-out/) and renewals.
+# Running it again writes nothing new to the ledger: the runs are idempotent.
+LEDGER := $(DEMO)/ledger.sqlite
 demo: $(STAMP)
 	$(BIN)/pbrkit synth --out $(DEMO)/data --start 2011-01-01 --years 7 --scale 0.1 --seed 1
 	$(BIN)/pbrkit validate $(DEMO)/data
 	$(BIN)/pbrkit summary $(DEMO)/data
 	$(BIN)/pbrkit measure $(DEMO)/data --by provider --period quarter --baseline 2011 \
 		--out $(DEMO)/measures.csv --chart $(DEMO)/funnel.html --save-model $(DEMO)/baseline-model.json
+	$(BIN)/pbrkit pay $(DEMO)/data --design tr2014 --through 2017Q4 --as-of 2017-12-31 --db $(LEDGER)
+	$(BIN)/pbrkit pay $(DEMO)/data --design staged --through 2017Q4 --as-of 2017-12-31 --db $(LEDGER)
+	$(BIN)/pbrkit ledger verify --db $(LEDGER)
+	$(BIN)/pbrkit statement --db $(LEDGER) --provider crc-wales --contract tr2014-crc-wales --period 2017Q1 \
+		--format html --out $(DEMO)/statement-tr2014-crc-wales-2017Q1.html
+	$(BIN)/pbrkit statement --db $(LEDGER) --provider crc-wales --contract staged-crc-wales --period 2017Q1 \
+		--format html --out $(DEMO)/statement-staged-crc-wales-2017Q1.html
+	$(BIN)/pbrkit renewals --db $(LEDGER)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
+import polars as pl
 import typer
 from rich.console import Console
 
@@ -37,7 +38,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(
     version: Annotated[
-        Optional[bool],
+        bool | None,
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
     ] = None,
 ) -> None:
@@ -63,8 +64,8 @@ def synth(
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from pbrkit.synth import generate, write
     from pbrkit.report.volumes import volume_sentence
+    from pbrkit.synth import generate, write
 
     try:
         start_date = dt.date.fromisoformat(start)
@@ -117,7 +118,7 @@ def summary(
     table.add_column("area", overflow="fold")
     for col in ("episodes", "high risk", "cohort", "offenders", "reoffended", "expected", "frequency"):
         table.add_column(col, justify="right", no_wrap=True)
-    pct = lambda v: "" if v is None else f"{100 * v:.1f}%"  # noqa: E731
+    pct = lambda v: "" if v is None else f"{100 * v:.1f}%"
     for r in areas.iter_rows(named=True):
         table.add_row(r["area_id"], f"{r['episodes']:,}", pct(r["high_share"]),
                       r["cohort"] or "", "" if r["offenders"] is None else f"{r['offenders']:,}",
@@ -180,19 +181,19 @@ def measure(
     baseline: Annotated[str, typer.Option(
         help="Reference period for the baseline model: START:END (YYYY-MM-DD:YYYY-MM-DD) or a year.")
     ] = "2011-01-01:2011-12-31",
-    as_of: Annotated[Optional[str], typer.Option(
+    as_of: Annotated[str | None, typer.Option(
         "--as-of", help="Date the data are complete to, YYYY-MM-DD (default: the latest date in the data).")
     ] = None,
-    segment: Annotated[Optional[MeasureSegment], typer.Option(help="Split each cohort by this feature.")] = None,
+    segment: Annotated[MeasureSegment | None, typer.Option(help="Split each cohort by this feature.")] = None,
     model: Annotated[str, typer.Option(
         help="Baseline model: default (case mix), ogrs (the supplied OGRS score, recalibrated), "
              "or a model FILE.json saved earlier with --save-model.")
     ] = "default",
-    chart: Annotated[Optional[Path], typer.Option(help="Write a funnel plot and time series to FILE.html.")] = None,
+    chart: Annotated[Path | None, typer.Option(help="Write a funnel plot and time series to FILE.html.")] = None,
     funnel: Annotated[FunnelPoints, typer.Option(
         help="Funnel points: the latest mature period, or pooled over all mature periods.")
     ] = FunnelPoints.latest,
-    save_model: Annotated[Optional[Path], typer.Option(
+    save_model: Annotated[Path | None, typer.Option(
         "--save-model", help="Save the fitted baseline model as FILE.json.")
     ] = None,
 ) -> None:
@@ -273,8 +274,8 @@ def measure(
             table.add_column(name, justify="left", overflow="fold")
         else:
             table.add_column(name, justify="right")
-    pct = lambda v: "" if v is None else f"{100 * v:.1f}%"  # noqa: E731
-    num = lambda v, f: "" if v is None else format(v, f)  # noqa: E731
+    pct = lambda v: "" if v is None else f"{100 * v:.1f}%"
+    num = lambda v, f: "" if v is None else format(v, f)
     for r in shown.iter_rows(named=True):
         keys = [r["group"], r["period"]] + ([r["segment"]] if segment is not None else [])
         if not r["mature"]:
@@ -305,6 +306,323 @@ def _load_or_exit(path: Path):
     except DataStandardError as exc:
         console.print(str(exc), markup=False, highlight=False)
         raise typer.Exit(2) from None
+
+
+# --- pbrkit contract: check, list and show contract designs -------------------
+
+contract_app = typer.Typer(
+    help="Contract designs and contracts: check TOML files, list and show the shipped designs.",
+    no_args_is_help=True,
+)
+app.add_typer(contract_app, name="contract")
+
+
+@contract_app.command("check")
+def contract_check(
+    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Design or contract TOML files.")],
+) -> None:
+    """Load each design or contract file and summarise its terms.
+
+    Exits 0 when every file loads, 2 when any does not; each problem is printed
+    to stderr as `FILE: key.path: rule`.
+    """
+    from rich.table import Table
+
+    from pbrkit.contracts import Contract, ContractError, load_file
+    from pbrkit.contracts.text import terms_summary
+
+    failed = False
+    for path in files:
+        try:
+            item = load_file(path)
+        except ContractError as exc:
+            failed = True
+            for problem in exc.problems:
+                typer.echo(f"{exc.source}: {problem}", err=True)  # plain text, for grep
+            continue
+        kind = "contract" if isinstance(item, Contract) else "design"
+        table = Table(title=f"{path}: {kind} {item.name}" + (f" ({item.title})" if item.title else ""),
+                      show_header=False, title_justify="left")
+        table.add_column("component", no_wrap=True)
+        table.add_column("terms", overflow="fold")
+        for component, terms in terms_summary(item):
+            table.add_row(component, terms)
+        console.print(table, markup=False, highlight=False)
+        console.print(f"{path}: OK", markup=False, highlight=False)
+    if failed:
+        raise typer.Exit(2)
+
+
+@contract_app.command("list")
+def contract_list() -> None:
+    """The designs shipped with pbrkit: name and title."""
+    from rich.table import Table
+
+    from pbrkit.contracts import library
+
+    table = Table(title="Contract designs (pbrkit contract show NAME for the terms)", title_justify="left")
+    table.add_column("name", no_wrap=True)
+    table.add_column("title", overflow="fold")
+    for name, item in library().items():
+        table.add_row(name, item.title)
+    console.print(table, markup=False, highlight=False)
+
+
+@contract_app.command("show")
+def contract_show(
+    name: Annotated[str, typer.Argument(help="A design name from `pbrkit contract list`.")],
+) -> None:
+    """Print a shipped design's TOML source, comments included."""
+    from pbrkit.contracts import ContractError, design_source
+
+    try:
+        text = design_source(name)
+    except ContractError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    typer.echo(text, nl=not text.endswith("\n"))  # plain: TOML [tables] are not Rich markup
+
+
+# --- pbrkit pay, statement, renewals, ledger verify ----------------------------
+
+DB_HELP = "Ledger database: a SQLite file path, or a SQLAlchemy URL (postgresql+psycopg://...)."
+
+
+def _open_ledger(db: str, create: bool = True):
+    from pbrkit.pay.ledger import Ledger, LedgerError
+
+    try:
+        return Ledger(db, create=create)
+    except LedgerError as exc:
+        typer.echo(f"--db {db}: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _contracts_for(data, contracts_dir: Path | None, design_name: str | None, public: list[str]):
+    """The contracts to pay: a directory of contract files, or a library design
+    applied to every provider in the data except the public ones (the NPS)."""
+    from pbrkit.contracts import ContractError, design, load_contracts
+
+    if (contracts_dir is None) == (design_name is None):
+        typer.echo("give exactly one of --contracts DIR and --design NAME", err=True)
+        raise typer.Exit(2)
+    try:
+        if contracts_dir is not None:
+            contracts = load_contracts(contracts_dir)
+        else:
+            chosen = design(design_name)
+            providers = sorted(set(data.episodes["provider_id"].unique().to_list()) - set(public))
+            contracts = [chosen.for_provider(p) for p in providers]
+    except ContractError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    known = set(data.episodes["provider_id"].unique().to_list())
+    unknown = sorted({c.provider_id for c in contracts} - known)
+    if unknown:
+        typer.echo(f"contracts name providers with no episodes in the data: {', '.join(unknown)}", err=True)
+        raise typer.Exit(2)
+    return contracts
+
+
+@app.command()
+def pay(
+    data_dir: Annotated[Path, typer.Argument(metavar="DATA", help="A data-standard directory.")],
+    through: Annotated[str, typer.Option(help="Last quarter to pay, e.g. 2016Q4.")],
+    db: Annotated[str, typer.Option(help=DB_HELP)],
+    contracts_dir: Annotated[Path | None, typer.Option("--contracts", help="Directory of contract TOML files.")] = None,
+    design_name: Annotated[str | None, typer.Option("--design", help="A library design for every CRC provider.")] = None,
+    as_of: Annotated[str | None, typer.Option(help="Date the data are complete to; default their latest date.")] = None,
+    public: Annotated[list[str], typer.Option(help="Providers --design leaves out (public sector).")] = ["nps"],  # noqa: B006
+) -> None:
+    """Pay every contract from its start through a quarter, and record the
+    statements in the ledger in one transaction.
+
+    Re-running on the same data writes nothing; after late convictions or
+    corrected data it writes adjustment entries that reference what they correct.
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+    from rich.table import Table
+
+    from pbrkit.measure import latest_date
+    from pbrkit.measure.periods import parse_date
+    from pbrkit.pay import payable_quarters, statements
+    from pbrkit.pay.ledger import LedgerError
+    from pbrkit.pay.statement import format_pence
+
+    data = _load_or_exit(data_dir)
+    contracts = _contracts_for(data, contracts_dir, design_name, public)
+    try:
+        as_of_date = latest_date(data) if as_of is None else parse_date(as_of, "--as-of")
+        total = sum(len(payable_quarters(c, through)) for c in contracts)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    ledger = _open_ledger(db)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=not console.is_terminal) as bar:
+        task = bar.add_task("measuring", total=total)
+
+        def progress(what: str) -> None:
+            if what != "measuring":
+                bar.update(task, advance=1, description=f"paying {what}")
+
+        try:
+            # Computed before the ledger's write lock is taken, so a long
+            # measurement never holds up another writer.
+            paying = list(statements(contracts, data, through, as_of_date, progress=progress))
+            bar.update(task, description="recording in the ledger", completed=0)
+            summary = ledger.record_run(paying, progress=lambda _: bar.update(task, advance=1))
+        except (ValueError, LedgerError) as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(2) from None
+    paid: dict[str, int] = {}
+    for s in paying:
+        paid[s.contract_id] = paid.get(s.contract_id, 0) + s.total
+    outcomes = summary.frame()
+    table = Table(title=f"Payment run through {through}, data as at {as_of_date}")
+    for col in ("contract", "provider", "statements", "new", "adjusted", "unchanged", "net paid"):
+        table.add_column(col, justify="left" if col in ("contract", "provider") else "right")
+    counts = outcomes.group_by("contract_id", "outcome").len()
+    count = {(cid, kind): n for cid, kind, n in counts.iter_rows()}
+    for c in contracts:
+        n = [count.get((c.id, kind), 0) for kind in ("new", "adjusted", "unchanged")]
+        table.add_row(c.id, c.provider_id, str(sum(n)), *map(str, n), format_pence(paid.get(c.id, 0)))
+    console.print(table)
+    console.print(summary.sentence())
+    console.print(
+        f"Across {len(contracts)} contracts the statements through {through} come to "
+        f"{format_pence(sum(paid.values()))}."
+    )
+
+
+class StatementFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    html = "html"
+
+
+@app.command("statement")
+def statement_cmd(
+    db: Annotated[str, typer.Option(help=DB_HELP)],
+    provider: Annotated[str, typer.Option(help="Provider id.")],
+    period: Annotated[str, typer.Option(help="Quarter, e.g. 2016Q1.")],
+    contract: Annotated[str | None, typer.Option(help="Contract id, when the provider has several.")] = None,
+    fmt: Annotated[StatementFormat, typer.Option("--format", help="table, csv or html.")] = StatementFormat.table,
+    out: Annotated[Path | None, typer.Option(help="Write to this file instead of the terminal.")] = None,
+) -> None:
+    """A provider's payment statement for a quarter, as the ledger now pays it."""
+    from rich.table import Table
+
+    from pbrkit.pay.ledger import LedgerError
+    from pbrkit.pay.statement import format_pence
+    from pbrkit.report.statement import statement_html
+
+    ledger = _open_ledger(db, create=False)
+    try:
+        mine = ledger.contracts().filter(pl.col("provider_id") == provider)["contract_id"].to_list()
+        if contract is not None and contract not in mine:
+            raise LedgerError(f"provider {provider!r} has no contract {contract!r} in the ledger"
+                              + (f"; it has {', '.join(mine)}" if mine else ""))
+        if contract is None:
+            if not mine:
+                raise LedgerError(f"no statements for provider {provider!r} in the ledger")
+            if len(mine) > 1:
+                raise LedgerError(f"provider {provider!r} has {len(mine)} contracts; choose one with "
+                                  f"--contract: {', '.join(mine)}")
+            contract = mine[0]
+        s = ledger.statement(contract, period)
+    except LedgerError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    if fmt is StatementFormat.table or out is not None:
+        # A file is written for a person too: show them what is in it.
+        table = Table(title=f"{s.provider_id} {s.period}: contract {s.contract_id}")
+        for col in ("line", "quantity", "unit", "rate", "amount"):
+            table.add_column(col, justify="right" if col in ("quantity", "rate", "amount") else "left",
+                             overflow="fold")
+        for line in s.lines:
+            table.add_row(line.description, str(line.quantity), line.unit, line.rate_text, format_pence(line.amount))
+        table.add_row("Net amount due", "", "", "", format_pence(s.total), style="bold")
+        console.print(table)
+        console.print(s.sentence())
+    text = {
+        StatementFormat.html: lambda: statement_html(s),
+        StatementFormat.csv: lambda: s.frame().write_csv(),
+        StatementFormat.table: lambda: s.frame().write_csv(),
+    }[fmt]()
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out)
+        console.print(f"Written {out}")
+    elif fmt is not StatementFormat.table:
+        typer.echo(text, nl=False)
+
+
+@app.command()
+def renewals(
+    db: Annotated[str, typer.Option(help=DB_HELP)],
+) -> None:
+    """The renewal decision for each contract under its design's rule, from the
+    cohort results recorded in the ledger."""
+    from rich.table import Table
+
+    from pbrkit.contracts import Contract
+    from pbrkit.pay.ledger import LedgerError
+    from pbrkit.pay.renewal import (
+        renewal_decisions,
+        renewal_sentence,
+        results_from_entries,
+    )
+
+    ledger = _open_ledger(db, create=False)
+    try:
+        contracts = [Contract.model_validate_json(t) for t in ledger.contracts()["contract_terms"].to_list()]
+        decisions = renewal_decisions(contracts, results_from_entries(ledger.entries()))
+    except LedgerError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    for (design_name,), group in decisions.group_by("design", maintain_order=True):
+        table = Table(title=f"Renewal under {design_name}: improvement = expected minus actual reoffenders "
+                            "per 100 offenders, over the assessed cohorts")
+        for col in ("provider", "cohorts", "offenders", "improvement", "rank", "renewed", "why"):
+            table.add_column(col, justify="right" if col in ("cohorts", "offenders", "improvement", "rank")
+                             else "left", overflow="fold")
+        for r in group.iter_rows(named=True):
+            table.add_row(r["provider_id"], str(r["cohorts"]), f"{r['offenders']:,}", r["improvement_pp"] or "",
+                          f"{r['rank']} of {r['of']}", "yes" if r["renewed"] else "no", r["reason"])
+        console.print(table)
+    console.print(renewal_sentence(decisions))
+
+
+ledger_app = typer.Typer(help="The payment ledger: verify its hash chain.", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+
+
+@ledger_app.command("verify")
+def ledger_verify(
+    db: Annotated[str, typer.Option(help=DB_HELP)],
+    anchor: Annotated[str | None, typer.Option(help="A head hash kept elsewhere, to detect removed runs.")] = None,
+) -> None:
+    """Recompute every hash and link; exit 1 and name the first broken link if any."""
+    from pbrkit.pay.ledger import LedgerError
+
+    ledger = _open_ledger(db, create=False)
+    try:
+        result = ledger.verify(anchor=anchor)
+    except LedgerError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    console.print(result.sentence(), markup=False, highlight=False)
+    if not result.ok:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover
