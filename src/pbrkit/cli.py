@@ -385,7 +385,7 @@ def contract_show(
 
 # --- pbrkit pay, statement, renewals, ledger verify ----------------------------
 
-DB_HELP = "Ledger database: a SQLite file path, or a SQLAlchemy URL (postgresql+psycopg://...)."
+DB_HELP = "Ledger database: a SQLite file path (default ledger.sqlite), or a SQLAlchemy URL (postgresql+psycopg://...)."
 
 
 def _open_ledger(db: str, create: bool = True):
@@ -428,7 +428,7 @@ def _contracts_for(data, contracts_dir: Path | None, design_name: str | None, pu
 def pay(
     data_dir: Annotated[Path, typer.Argument(metavar="DATA", help="A data-standard directory.")],
     through: Annotated[str, typer.Option(help="Last quarter to pay, e.g. 2016Q4.")],
-    db: Annotated[str, typer.Option(help=DB_HELP)],
+    db: Annotated[str, typer.Option(help=DB_HELP)] = "ledger.sqlite",
     contracts_dir: Annotated[Path | None, typer.Option("--contracts", help="Directory of contract TOML files.")] = None,
     design_name: Annotated[str | None, typer.Option("--design", help="A library design for every CRC provider.")] = None,
     as_of: Annotated[str | None, typer.Option(help="Date the data are complete to; default their latest date.")] = None,
@@ -509,9 +509,9 @@ class StatementFormat(str, Enum):
 
 @app.command("statement")
 def statement_cmd(
-    db: Annotated[str, typer.Option(help=DB_HELP)],
     provider: Annotated[str, typer.Option(help="Provider id.")],
     period: Annotated[str, typer.Option(help="Quarter, e.g. 2016Q1.")],
+    db: Annotated[str, typer.Option(help=DB_HELP)] = "ledger.sqlite",
     contract: Annotated[str | None, typer.Option(help="Contract id, when the provider has several.")] = None,
     fmt: Annotated[StatementFormat, typer.Option("--format", help="table, csv or html.")] = StatementFormat.table,
     out: Annotated[Path | None, typer.Option(help="Write to this file instead of the terminal.")] = None,
@@ -568,7 +568,7 @@ def statement_cmd(
 
 @app.command()
 def renewals(
-    db: Annotated[str, typer.Option(help=DB_HELP)],
+    db: Annotated[str, typer.Option(help=DB_HELP)] = "ledger.sqlite",
 ) -> None:
     """The renewal decision for each contract under its design's rule, from the
     cohort results recorded in the ledger."""
@@ -608,7 +608,7 @@ app.add_typer(ledger_app, name="ledger")
 
 @ledger_app.command("verify")
 def ledger_verify(
-    db: Annotated[str, typer.Option(help=DB_HELP)],
+    db: Annotated[str, typer.Option(help=DB_HELP)] = "ledger.sqlite",
     anchor: Annotated[str | None, typer.Option(help="A head hash kept elsewhere, to detect removed runs.")] = None,
 ) -> None:
     """Recompute every hash and link; exit 1 and name the first broken link if any."""
