@@ -44,10 +44,3 @@ def maturity_quarter(cohort: int) -> int:
     courts)."""
     return quarter_of(last_day(cohort) + dt.timedelta(days=MATURITY_DAYS))
 
-
-def quarters(first: str, last: str) -> list[str]:
-    """Every quarter from `first` to `last`, inclusive."""
-    a, b = quarter_index(first), quarter_index(last)
-    if b < a:
-        raise ValueError(f"{last} is before {first}")
-    return [quarter_label(i) for i in range(a, b + 1)]

@@ -17,7 +17,6 @@ import polars as pl
 
 from pbrkit.contracts.schema import Contract
 from pbrkit.pay.quarters import quarter_index
-from pbrkit.pay.statement import Statement
 from pbrkit.pay.term import contract_year, ratio
 
 RESULT_COLUMNS = {
@@ -38,15 +37,6 @@ def _result_row(contract_id: str, basis: dict) -> dict:
         "contract_id": contract_id, "cohort": basis["cohort"], "offenders": m["offenders"],
         "reoffenders": m["reoffenders"], "expected_reoffenders": str(expected),
     }
-
-
-def results_from_statements(statements: Iterable[Statement]) -> pl.DataFrame:
-    """Each cohort's result (`outcome.result` lines) from statements."""
-    rows = [
-        _result_row(s.contract_id, line.basis)
-        for s in statements for line in s.lines if line.kind == "outcome.result"
-    ]
-    return pl.DataFrame(rows, schema=RESULT_COLUMNS)
 
 
 def results_from_entries(entries: pl.DataFrame) -> pl.DataFrame:
