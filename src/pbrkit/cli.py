@@ -625,5 +625,237 @@ def ledger_verify(
         raise typer.Exit(1)
 
 
+# --- pbrkit simulate and compare: contract designs in a simulated market -------
+
+SCALE_HELP = "1.0 = national volumes."
+SET_HELP = ("Override a design or model parameter by its path, e.g. model.audit_rate=0 or "
+            "design.outcomes.binary.price=1500 (value read as JSON when it parses, else text). Repeatable.")
+SCENARIO_HELP = ("A named scenario, e.g. volume-shock, no-audit, small-providers, optimistic-bids "
+                 "(default base). Repeatable.")
+WORKERS_HELP = "Local worker processes (default: one per CPU; 1 runs in this process)."
+RAY_HELP = "Run replicates on Ray: 'local' starts a local instance, 'auto' or an address joins a cluster."
+
+
+def _sim_fail(message: str, code: int = 2):
+    typer.echo(message, err=True)  # plain text on stderr
+    raise typer.Exit(code)
+
+
+def _parse_sets(items: list[str] | None) -> dict[str, object]:
+    """`--set key=value` pairs: the value as JSON when it parses (numbers, true, lists), else text."""
+    import json
+
+    out: dict[str, object] = {}
+    for item in items or []:
+        key, eq, raw = item.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            _sim_fail(f"--set {item!r}: write it as key=value, e.g. --set model.audit_rate=0.1")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+def _sim_design(spec: str):
+    """A library design by name, or a design TOML file by path."""
+    from pbrkit.contracts import ContractError, design, load_file
+
+    try:
+        if spec.lower().endswith(".toml") or Path(spec).is_file():
+            return load_file(spec)
+        return design(spec)
+    except ContractError as exc:
+        _sim_fail(str(exc))
+
+
+def _sim_setup(design_specs: list[str], scenarios: list[str] | None, sets: list[str] | None,
+               workers: int | None, ray: str | None):
+    """Everything checked before anything runs or is written: designs, scenarios,
+    --set paths and the executor. Input errors exit 2."""
+    from pbrkit.simulate import runner
+    from pbrkit.simulate.executors import make_executor
+
+    designs = [_sim_design(spec) for spec in design_specs]
+    names = [d.name for d in designs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        _sim_fail(f"design {twice[0]!r} is given twice (designs are told apart by name)")
+    overrides = _parse_sets(sets)
+    scenarios = list(scenarios or ["base"])
+    try:
+        executor = make_executor(workers, ray)
+    except ValueError as exc:
+        _sim_fail(str(exc))
+    try:
+        kernel = runner.load_kernel()
+    except runner.KernelMissing as exc:
+        _sim_fail(f"the simulation kernel is not available: {exc}", code=1)
+    try:
+        runner.plan(designs, scenarios, overrides, kernel.make_params(), kernel)
+    except ValueError as exc:
+        _sim_fail(str(exc))
+    return designs, scenarios, overrides, executor, kernel
+
+
+def _sim_run(designs, scenarios, overrides, executor, kernel, *, replicates: int, years: int, seed: int,
+             scale: float):
+    """Run with a progress bar over replicates; a Ray address that cannot be reached exits 2."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from pbrkit.simulate import runner
+    from pbrkit.simulate.executors import RayNotInstalled
+
+    console.print(f"Simulating {', '.join(d.name for d in designs)} under {', '.join(scenarios)}: "
+                  f"{replicates} replicates each, {years} years at scale {scale}, seed {seed}, "
+                  f"on {executor.describe()}.", markup=False, highlight=False)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn(), console=console, transient=not console.is_terminal) as bar:
+        task = bar.add_task("starting", total=len(designs) * len(scenarios) * replicates)
+
+        def progress(done: int, total: int, label: str) -> None:
+            bar.update(task, completed=done, total=total, description=label)
+
+        try:
+            return runner.run(designs, scenarios, replicates=replicates, years=years, seed=seed, scale=scale,
+                              overrides=overrides, executor=executor, progress=progress, kernel=kernel)
+        except RayNotInstalled as exc:
+            _sim_fail(str(exc))
+        except ConnectionError as exc:
+            _sim_fail(f"--ray {getattr(executor, 'address', '')}: cannot connect: {exc}")
+
+
+def _summary_table(summary) -> None:
+    from rich.table import Table
+
+    from pbrkit.simulate.report import metric_table
+
+    header, rows = metric_table(summary)
+    table = Table(title="Simulated outcomes by design and scenario", caption="mean (5th to 95th percentile) "
+                  "over replicates")
+    for i, col in enumerate(header):
+        table.add_column(col, justify="left" if i == 0 else "right", overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table, markup=False, highlight=False)
+
+
+@app.command()
+def simulate(
+    design: Annotated[str, typer.Argument(metavar="DESIGN", help="A library design name or a design TOML file.")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for metrics.csv and summary.json.")],
+    replicates: Annotated[int, typer.Option(min=1, help="Monte Carlo replicates per scenario.")] = 200,
+    years: Annotated[int, typer.Option(min=1, max=30, help="Years to simulate.")] = 7,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same numbers.")] = 1,
+    scale: Annotated[float, typer.Option(min=0.0001, max=10.0, help=SCALE_HELP)] = 1.0,
+    scenario: Annotated[list[str] | None, typer.Option(help=SCENARIO_HELP)] = None,
+    sets: Annotated[list[str] | None, typer.Option("--set", metavar="KEY=VALUE", help=SET_HELP)] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help=WORKERS_HELP)] = None,
+    ray: Annotated[str | None, typer.Option("--ray", metavar="ADDRESS", help=RAY_HELP)] = None,
+) -> None:
+    """Simulate providers' behaviour under a contract design: Monte Carlo over a
+    national market, against the status quo on the same random numbers.
+
+    Writes one row per replicate to DIR/metrics.csv and the mean and 90%
+    interval of every metric to DIR/summary.json; bad input exits 2 with
+    nothing written.
+    """
+    from pbrkit.simulate.report import run_sentences
+
+    if out.exists() and not out.is_dir():
+        _sim_fail(f"--out {out}: not a directory")
+    designs, scenarios, overrides, executor, kernel = _sim_setup([design], scenario, sets, workers, ray)
+    output = _sim_run(designs, scenarios, overrides, executor, kernel, replicates=replicates, years=years,
+                      seed=seed, scale=scale)
+    summary = output.summary()
+    written = output.write(out)
+    _summary_table(summary)
+    for line in run_sentences(summary):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    console.print("Wrote " + ", ".join(str(p) for p in written), markup=False, highlight=False)
+
+
+@app.command()
+def compare(
+    out: Annotated[Path, typer.Option("--out", help="The report to write, FILE.html (opens offline).")],
+    designs: Annotated[list[str] | None, typer.Argument(
+        metavar="DESIGN...", help="Library design names or design TOML files (not with --from).")] = None,
+    scenario: Annotated[list[str] | None, typer.Option(help=SCENARIO_HELP)] = None,
+    replicates: Annotated[int | None, typer.Option(min=1, help="Replicates per design and scenario (default 200).")
+                          ] = None,
+    years: Annotated[int | None, typer.Option(min=1, max=30, help="Years to simulate (default 7).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default 1).")] = None,
+    scale: Annotated[float | None, typer.Option(min=0.0001, max=10.0, help=SCALE_HELP + " (default 1.0)")
+                     ] = None,
+    sets: Annotated[list[str] | None, typer.Option("--set", metavar="KEY=VALUE", help=SET_HELP)] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help=WORKERS_HELP)] = None,
+    ray: Annotated[str | None, typer.Option("--ray", metavar="ADDRESS", help=RAY_HELP)] = None,
+    metrics_dir: Annotated[Path | None, typer.Option(
+        "--metrics-dir", help="Also write this run's metrics.csv and summary.json to DIR.")] = None,
+    from_dirs: Annotated[list[Path] | None, typer.Option(
+        "--from", metavar="DIR", help="Report on earlier `pbrkit simulate --out DIR` runs instead of running. "
+                                      "Repeatable.")] = None,
+) -> None:
+    """Compare contract designs side by side in one offline HTML report: cost
+    against reoffences avoided, provider margins and failures, parking, the
+    cliff edge, service-level gaming, and a plain-English verdict per design.
+    """
+    from rich.table import Table
+
+    from pbrkit.simulate import runner
+    from pbrkit.simulate.report import verdicts, write_report
+
+    if out.suffix.lower() not in (".html", ".htm"):
+        _sim_fail(f"--out {out}: the file name must end in .html")
+    if from_dirs:
+        run_options = {"DESIGN": designs, "--scenario": scenario, "--replicates": replicates, "--years": years,
+                       "--seed": seed, "--scale": scale, "--set": sets, "--workers": workers, "--ray": ray,
+                       "--metrics-dir": metrics_dir}
+        given = [name for name, value in run_options.items()
+                 if value is not None and not (isinstance(value, (list, tuple)) and not value)]
+        if given:
+            _sim_fail(f"--from reports on earlier runs; {', '.join(given)} apply only when compare runs them")
+        try:
+            metrics, summary, providers = runner.combine_outputs(from_dirs)
+        except ValueError as exc:
+            _sim_fail(str(exc))
+        if metrics.height == 0:
+            _sim_fail(f"--from {', '.join(map(str, from_dirs))}: the metrics have no rows")
+    else:
+        if not designs:
+            _sim_fail("name at least one DESIGN to compare, or give --from DIR")
+        if metrics_dir is not None and metrics_dir.exists() and not metrics_dir.is_dir():
+            _sim_fail(f"--metrics-dir {metrics_dir}: not a directory")
+        chosen, scenarios, overrides, executor, kernel = _sim_setup(designs, scenario, sets, workers, ray)
+        output = _sim_run(chosen, scenarios, overrides, executor, kernel,
+                          replicates=200 if replicates is None else replicates, years=7 if years is None else years,
+                          seed=1 if seed is None else seed, scale=1.0 if scale is None else scale)
+        metrics, summary, providers = output.metrics(), output.summary(), output.provider_frame()
+        if metrics_dir is not None:
+            for path in runner.write_outputs(metrics_dir, metrics, summary, providers):
+                console.print(f"Wrote {path}", markup=False, highlight=False)
+    write_report(out, metrics, summary, providers)
+    for verdict in verdicts(summary):
+        table = Table(title=f"Scenario {verdict['scenario']}: designs compared (90% intervals in brackets)")
+        for col in ("design", "reoffences avoided", "cost", "extra per avoided", "P(failure)", "parking",
+                    "cliff edge", "SL reported / proper"):
+            table.add_column(col, justify="left" if col == "design" else "right", overflow="fold")
+        for r in verdict["rows"]:
+            table.add_row(r["design"], r["avoided"], r["cost"], r["per_avoided"], r["failure"], r["parking"],
+                          r["cliff"], r["gaming"])
+        console.print(table, markup=False, highlight=False)
+        for line in verdict["sentences"]:
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+    console.print(f"Wrote {out}", markup=False, highlight=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
