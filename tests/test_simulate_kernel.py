@@ -1,5 +1,6 @@
-"""The simulator's kernel: determinism, common random numbers, and the
-in-memory payment path against `pbrkit.pay.prepare` on the world as tables."""
+"""The simulator's kernel: determinism, common random numbers, the in-memory
+payment path against `pbrkit.pay.prepare` on the world as tables, and the
+compiled loops (`kernel_jit`) against the model they compile."""
 
 from __future__ import annotations
 
@@ -11,11 +12,15 @@ from functools import lru_cache
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numba import njit
+from scipy.special import ndtri
 
 from pbrkit.contracts import design
 from pbrkit.pay import prepare, statement
 from pbrkit.pay.quarters import quarter_label
-from pbrkit.simulate import draws
+from pbrkit.simulate import draws, kernel, kernel_jit, population
 from pbrkit.simulate.arrivals import draw_entrants
 from pbrkit.simulate.market import Market
 from pbrkit.simulate.params import ModelParams, apply_overrides
@@ -23,10 +28,13 @@ from pbrkit.simulate.payments import inputs_from_record, statement_date
 from pbrkit.simulate.record import METRICS
 from pbrkit.simulate.replicate import Run, _horizon, _record, simulate_replicate
 from pbrkit.simulate.scenarios import apply_scenario
+from pbrkit.simulate.spells import SYNTH, TIER_HIGH, TIER_LOW, TIER_MEDIUM
 from pbrkit.simulate.tables import world_tables
-from pbrkit.simulate.world import PROVIDERS, starting_world
+from pbrkit.simulate.world import PROVIDERS, day_number, starting_world
 from pbrkit.standard.validate import validate
 from pbrkit.synth import write
+from pbrkit.synth.params import OGRS3_INTERCEPT_2YR
+from pbrkit.synth.people import CUSTODY_LONG, CUSTODY_SHORT, VIOLENT_OFFENCES, ogrs3_linear
 
 SCALE, YEARS, SEED = 0.02, 3, 3
 
@@ -172,3 +180,120 @@ def test_in_memory_payments_equal_prepare_on_the_tables(case, tmp_path):
         for c in paid:
             total = statement(c, None, label, as_of, inputs=real).total
             assert total == statement(c, None, label, as_of, inputs=ours).total == run.statements[(c.id, label)]
+
+
+# --- the compiled kernel against the model it compiles ----------------------------------
+# `kernel_jit` restates `draws`' hash, synth's spell model and the courts' delay
+# as scalar compiled functions; these tests hold each to its definition, bit for bit.
+
+@njit
+def _compiled_draws(key, person, counter, purpose):
+    n = person.size
+    u, e, hi, lo = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    for i in range(n):
+        u[i] = kernel_jit._uniform(key, person[i], counter[i], purpose)
+        e[i] = kernel_jit._exponential(key, person[i], counter[i], purpose)
+        hi[i], lo[i] = kernel_jit._uniform_pair(key, person[i], counter[i], purpose)
+    return u, e, hi, lo
+
+
+def _assert_compiled_draws_are_draws(key, person, counter):
+    for purpose in kernel._PURPOSES:
+        u, e, hi, lo = _compiled_draws(np.uint64(key), person, counter, purpose)
+        assert np.array_equal(u, draws.uniform(key, person, counter, purpose))
+        assert np.array_equal(e, draws.exponential(key, person, counter, purpose))
+        pair = draws.uniform_pair(key, person, counter, purpose)
+        assert np.array_equal(hi, pair[0]) and np.array_equal(lo, pair[1])
+
+
+def test_compiled_draws_are_the_draws():
+    rng = np.random.default_rng(11)
+    person = np.concatenate([[0, 1, 2**31 - 1], rng.integers(0, 2**31, 20_000)])
+    counter = np.concatenate([[0, 2**27 - 1, 1], rng.integers(0, 2**27, 20_000)])
+    _assert_compiled_draws_are_draws(draws.replicate_key(rng), person, counter)
+
+
+@settings(max_examples=40, deadline=None)
+@given(key=st.integers(0, 2**63 - 1), address=st.lists(st.tuples(st.integers(0, 2**31 - 1), st.integers(0, 2**27 - 1)),
+                                                       min_size=1, max_size=20))
+def test_compiled_draws_are_the_draws_at_any_address(key, address):
+    person, counter = (np.array(x, dtype=np.int64) for x in zip(*address, strict=True))
+    _assert_compiled_draws_are_draws(np.uint64(key), person, counter)
+
+
+@njit
+def _compiled_court_delay(u, m):
+    return np.array([kernel_jit.court_delay(x, m) for x in u])
+
+
+def test_court_delay_is_scipys_lognormal():
+    """The compiled delay calls scipy's own ndtri: equal to NumPy's arithmetic on
+    a spread of the 2**32 uniforms the court draw can take, ends included."""
+    hi = np.concatenate([[0, 1, 2**32 - 2, 2**32 - 1], np.arange(0, 2**32, 4099)])
+    u = (hi + 0.5) / 2**32
+    expected = np.exp(np.log(SYNTH.disposal_median_days) + SYNTH.disposal_sigma * ndtri(u))
+    assert np.array_equal(_compiled_court_delay(u, kernel._SPELLS), expected)
+
+
+@njit
+def _compiled_spells(age, female, prior, first_age, harm, frailty, sentence, start, u, m):
+    n = age.size
+    x, rate, risk, sentencing, served, resentence = (np.empty(n), np.empty(n), np.empty(n), np.empty(n), np.empty(n),
+                                                     np.empty(n))
+    supervised, tier, offence_types = np.empty(n, np.bool_), np.empty(n, np.int64), np.empty(n, np.int64)
+    for i in range(n):
+        offence_types[i] = min(kernel_jit._right_of(m.offence_cum, u[i, 0]), len(m.offence_cum) - 1)
+        x[i] = kernel_jit.ogrs3_linear(age[i], female[i], prior[i], first_age[i], offence_types[i], m)
+        rate[i], risk[i], supervised[i], tier[i] = kernel_jit.spell_traits(
+            age[i], female[i], prior[i], first_age[i], harm[i], frailty[i], sentence[i], start[i], u[i, 0], u[i, 1],
+            u[i, 2], m)
+        sentencing[i] = kernel_jit.sentence_probability(prior[i], m)
+        resentence[i] = kernel_jit.new_sentence(prior[i], u[i, 3], m)
+        served[i] = kernel_jit.served_days(sentence[i], u[i, 4], m)
+    return offence_types, x, rate, risk, supervised, tier, sentencing, resentence, served
+
+
+def test_compiled_spells_are_synths_model():
+    """Spell traits, sentencing, new sentences and time served, compiled, equal
+    `pbrkit.synth`'s arithmetic (as NumPy arrays, the uniforms given) exactly."""
+    sp, rng, n = SYNTH, np.random.default_rng(12), 50_000
+    age, first_age = rng.uniform(10, 90, n), rng.uniform(10, 40, n)
+    female, prior = rng.random(n) < 0.2, rng.integers(0, 120, n).astype(np.int32)
+    harm, frailty = rng.normal(size=n), rng.gamma(2.0, 0.5, n)
+    sentence = rng.integers(0, 4, n).astype(np.int8)
+    ora = day_number(sp.ora_date)
+    start = ora + rng.uniform(-800, 800, n)
+    u = rng.random((n, 5))
+    offence, x, rate, risk, supervised, tier, sentencing, resentence, served = _compiled_spells(
+        age, female, prior, first_age, harm, frailty, sentence, start, u, kernel._SPELLS)
+
+    def logistic(z):
+        return 1.0 / (1.0 + np.exp(-z))
+
+    probs = np.asarray(sp.offence_type_probs)
+    assert np.array_equal(offence, np.minimum(np.searchsorted(np.cumsum(probs), u[:, 0], side="right"), probs.size - 1))
+    assert np.array_equal(x, ogrs3_linear(age, female, prior, first_age, offence))
+    ogrs = 100.0 * logistic(OGRS3_INTERCEPT_2YR + x)
+    high = u[:, 1] < logistic(sp.high_intercept + sp.high_person_sd * harm
+                              + sp.high_violent_offence * np.isin(offence, VIOLENT_OFFENCES)
+                              + sp.high_custody_long * (sentence == CUSTODY_LONG) + sp.high_female * female)
+    expected_risk = np.exp(sp.rate_intercept + sp.rate_ogrs_slope * x + sp.rate_high_tier * high
+                           + sp.rate_custody_short * (sentence == CUSTODY_SHORT))
+    assert np.array_equal(risk, expected_risk)
+    one_off = high & (u[:, 2] < sp.high_one_off_share)
+    assert np.array_equal(rate, expected_risk * frailty * np.where(one_off, sp.one_off_rate_factor, 1.0))
+    assert np.array_equal(supervised, (sentence != CUSTODY_SHORT) | (start >= ora) | (age < sp.young_adult_age))
+    assert np.array_equal(tier, np.where(high, TIER_HIGH, np.where(ogrs >= sp.medium_ogrs_cut, TIER_MEDIUM, TIER_LOW)))
+    assert np.array_equal(sentencing, logistic(sp.sentence_intercept + sp.sentence_prior_slope * np.log1p(prior)))
+    logits = np.broadcast_to(np.asarray(sp.resentence_logits, dtype=float), (n, 4)).copy()
+    logits[:, CUSTODY_SHORT] += sp.resentence_short_custody_prior_slope * np.log1p(prior)
+    cum = np.cumsum(np.exp(logits), axis=1)
+    assert np.array_equal(resentence, np.minimum((u[:, 3:4] > cum / cum[:, -1:]).sum(axis=1), 3))
+    lo, hi = sp.short_custody_served_days
+    assert np.array_equal(served, np.select(
+        [sentence == CUSTODY_SHORT, sentence == CUSTODY_LONG],
+        [lo + (hi - lo) * u[:, 4], 182.0 - (sp.long_custody_served_days_mean - 182.0) * np.log(u[:, 4])], 0.0))
+
+
+def test_compiled_phases_are_the_populations():
+    assert (kernel_jit.AT_LIBERTY, kernel_jit.WAITING) == (population.AT_LIBERTY, population.WAITING)

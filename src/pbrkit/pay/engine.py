@@ -6,8 +6,10 @@ data, and the ledger records what it returns.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from pbrkit.contracts.schema import Contract
@@ -22,14 +24,38 @@ from pbrkit.pay.term import first_quarter, in_term, last_quarter, line
 from pbrkit.standard.schema import Dataset
 
 
+#: id(contract) -> (a weak reference to it, its canonical terms)
+_TERMS: dict[int, tuple[weakref.ref, str]] = {}
+
+
 def _terms(contract: Contract) -> str:
-    return canonical_json(contract.model_dump(mode="json"))
+    """The contract's terms as canonical JSON, written once per contract object:
+    contracts are frozen, and a run pays the same contract every quarter (a
+    simulated replicate asks for them over a thousand times). Pydantic models
+    with list fields cannot be hashed, so the cache is keyed by identity and
+    an entry leaves with its contract."""
+    key = id(contract)
+    held = _TERMS.get(key)
+    if held is not None and held[0]() is contract:
+        return held[1]
+    text = canonical_json(contract.model_dump(mode="json"))
+
+    def forget(ref: weakref.ref) -> None:
+        if _TERMS.get(key, (None,))[0] is ref:
+            del _TERMS[key]
+
+    _TERMS[key] = (weakref.ref(contract, forget), text)
+    return text
 
 
 def maturing_cohorts(contract: Contract, q: int) -> list[int]:
     """The contract's cohorts (quarters in term) whose results fall due in quarter q."""
     first, last = first_quarter(contract), last_quarter(contract)
-    return [c for c in range(max(first, q - 8), min(last, q) + 1) if maturity_quarter(c) == q]
+    return [c for c in range(max(first, q - 8), min(last, q) + 1) if _maturity(c) == q]
+
+
+#: `maturity_quarter` remembered: each statement asks it of the nine quarters before its own.
+_maturity = lru_cache(maxsize=1024)(maturity_quarter)
 
 
 def _termination_line(contract: Contract, inputs: PaymentInputs, q: int) -> Line | None:

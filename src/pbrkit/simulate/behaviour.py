@@ -28,12 +28,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 from scipy.special import ndtr, ndtri
 
 from pbrkit.simulate.incentives import MarginalValues
 from pbrkit.simulate.kernel import RISK_BANDS, Policy, World
 from pbrkit.simulate.params import EVENT_KINDS, ModelParams
-from pbrkit.simulate.spells import SYNTH, sentence_probability
 
 FOLLOW_UP_DAYS = 365
 
@@ -138,10 +138,11 @@ BISECTIONS = 24
 HIGH_START = 3.0
 
 
-def decide(world: World, q: int, valuation: Valuation, params: ModelParams, sq_proper_cost: np.ndarray
-           ) -> tuple[Policy, np.ndarray, np.ndarray]:
+def decide(world: World, q: int, rows: np.ndarray, valuation: Valuation, params: ModelParams,
+           sq_proper_cost: np.ndarray) -> tuple[Policy, np.ndarray, np.ndarray]:
     """The quarter's policy: returns (policy, mu per operator, mean value per person-quarter per operator).
 
+    `rows` are the people supervised at the quarter's start (`World.supervised`).
     Per person, the contract's value of a unit less offending multiplier
     splits into a binary part (people with no reoffence yet in their
     follow-up: the chance this quarter's offending makes them a reoffender),
@@ -153,33 +154,8 @@ def decide(world: World, q: int, valuation: Valuation, params: ModelParams, sq_p
     cohort is expected to land), and keeps it only if its expected margin
     beats doing the minimum.
     """
-    pop = world.pop
     n_ops, n_seg = world.n_ops, world.n_seg
-    q0 = float(world.qdays[q])
-    quarter_days = float(world.qdays[q + 1] - world.qdays[q])
-    rows = world.supervised(q0)
-    op = pop.ep_operator[rows].astype(np.int64)
-    keep = valuation.deciding[op]
-    rows, op = rows[keep], op[keep]
-    fresh = pop.ep_known[rows] > q0  # no reoffence known yet in the follow-up
-    paid = pop.ep_term[rows]
-    rate = pop.sp_rate[rows] / 365.25
-    remaining = np.clip(pop.ep_start[rows] + FOLLOW_UP_DAYS - q0, 0.0, FOLLOW_UP_DAYS)
-    in_quarter = np.minimum(remaining, quarter_days)
-    seg = pop.ep_segment[rows].astype(np.int64) * 2 + (~fresh)
-    slot = op * n_seg + seg
-
-    def per_segment(w: np.ndarray | None) -> np.ndarray:
-        return np.bincount(slot, weights=w, minlength=n_ops * n_seg).reshape(n_ops, n_seg)
-
-    n = per_segment(None).astype(float)
-    safe = np.maximum(n, 1.0)
-    # d P(reoffender) / d r this quarter, for a person with no reoffence yet;
-    # d reoffences / d r in the follow-up; d sentences / d r.
-    s_binary = per_segment(rate * in_quarter * np.exp(-rate * remaining) * fresh * paid) / safe
-    s_frequency = per_segment(rate * in_quarter * paid) / safe
-    s_sentence = per_segment(rate * quarter_days * sentence_probability(SYNTH, pop.sp_prior[rows])) / safe
-
+    n, s_binary, s_frequency, s_sentence = _caseload(world, q, rows, valuation.deciding)
     band = (np.arange(n_seg) // 2) % RISK_BANDS
     level = np.arange(n_seg) // (2 * RISK_BANDS)
     e_hat = valuation.perceived[:, band]
@@ -190,15 +166,15 @@ def decide(world: World, q: int, valuation: Valuation, params: ModelParams, sq_p
     groups = {a: np.flatnonzero((area_of == a) & valuation.deciding) for a in valuation.areas}
     group_n = {a: n[g].sum() for a, g in groups.items()}
 
-    def believed(effort: np.ndarray, a: int) -> float:
-        g = groups[a]
-        if group_n[a] <= 0:
-            return 1.0
-        r = effect(e_hat[g], effort[g], params.effort_scale) / m_sq_hat[g]
-        return float((n[g] * r).sum() / group_n[a])
+    def believed(effort: np.ndarray) -> dict[int, float]:
+        """Each contract's believed mean offending multiplier under `effort`
+        (one pass over every operator: the groups only sum their rows)."""
+        weighted = n * (effect(e_hat, effort, params.effort_scale) / m_sq_hat)
+        return {a: float(weighted[g].sum() / group_n[a]) if group_n[a] > 0 else 1.0 for a, g in groups.items()}
 
     def respond(effort: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, MarginalValues]]:
-        values = {a: valuation.marginal(a, believed(effort, a)) for a in valuation.areas}
+        r = believed(effort)
+        values = {a: valuation.marginal(a, r[a]) for a in valuation.areas}
         w_b = np.zeros((n_ops, n_seg))
         w_f = np.zeros((n_ops, 1))
         for a, g in groups.items():
@@ -222,20 +198,21 @@ def decide(world: World, q: int, valuation: Valuation, params: ModelParams, sq_p
     # keeps the one with the highest expected margin.
     floor = np.full((n_ops, n_seg), params.minimum_effort)
     candidates = [best_response(params.status_quo_effort), best_response(HIGH_START * params.effort_scale)]
+    strategies = [floor] + [c[0] for c in candidates]
+    beliefs = [believed(e) for e in strategies]
     effort, mu, mean_value, values = candidates[0]
     effort = effort.copy()
     for a, g in groups.items():
         if group_n[a] <= 0:
             continue
+        returning = float((margin[g] * s_sentence[g] * n[g]).sum())  # margin of the episodes sentences bring
 
-        def margin_of(e: np.ndarray) -> float:
-            r = believed(e, a)
-            lost = float((margin[g] * s_sentence[g] * n[g]).sum()) * (1.0 - r)
-            return valuation.payment(a, r) - float((n[g] * e[g]).sum()) - lost
+        def margin_of(e: np.ndarray, r: float) -> float:
+            return valuation.payment(a, r) - float((n[g] * e[g]).sum()) - returning * (1.0 - r)
 
-        scores = [margin_of(floor)] + [margin_of(c[0]) for c in candidates]
+        scores = [margin_of(e, b[a]) for e, b in zip(strategies, beliefs, strict=True)]
         best = int(np.argmax(scores))
-        effort[g] = floor[g] if best == 0 else candidates[best - 1][0][g]
+        effort[g] = strategies[best][g]
         if best == 2:
             mu[g], mean_value[g] = candidates[1][1][g], candidates[1][2][g]
     true_e = np.asarray(params.efficacy)[band]
@@ -256,6 +233,52 @@ def decide(world: World, q: int, valuation: Valuation, params: ModelParams, sq_p
     quality[sq] = params.status_quo_quality
     cost[sq] = sq_proper_cost
     return Policy(effort, relative, quality, cost), mu, per_person
+
+
+def _caseload(world: World, q: int, rows: np.ndarray, deciding: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per operator and segment (level x risk band x reoffended yet), over the
+    deciding operators' supervised people: how many there are, and per person
+    the derivatives with respect to the offending multiplier r of this
+    quarter's chance of becoming a reoffender, of the follow-up's reoffences
+    and of new sentences."""
+    pop = world.pop
+    n_ops, n_seg = world.n_ops, world.n_seg
+    q0 = float(world.qdays[q])
+    quarter_days = float(world.qdays[q + 1] - world.qdays[q])
+    sums = _caseload_sums(rows, pop.ep_operator, deciding, pop.ep_known, pop.ep_term, pop.sp_rate, pop.ep_start,
+                          pop.ep_segment, pop.sp_sentencing, q0, quarter_days, n_seg, n_ops * n_seg)
+    n, s_binary, s_frequency, s_sentence = (x.reshape(n_ops, n_seg) for x in sums)
+    safe = np.maximum(n, 1.0)
+    return n, s_binary / safe, s_frequency / safe, s_sentence / safe
+
+
+@njit(cache=True)
+def _caseload_sums(rows, operator, deciding, known, term, rate_a_year, start, segment, sentencing,
+                   q0, quarter_days, n_seg, n_slots):
+    """One pass over the supervised people (hundreds of thousands at national
+    scale) instead of a dozen array passes; each sum adds its people in row
+    order, as `np.bincount` would."""
+    n = np.zeros(n_slots)
+    binary = np.zeros(n_slots)
+    frequency = np.zeros(n_slots)
+    sentences = np.zeros(n_slots)
+    for row in rows:
+        op = operator[row]
+        if not deciding[op]:
+            continue
+        fresh = known[row] > q0  # no reoffence known yet in the follow-up
+        paid = 1.0 if term[row] else 0.0
+        rate = rate_a_year[row] / 365.25
+        remaining = min(max((start[row] + FOLLOW_UP_DAYS) - q0, 0.0), float(FOLLOW_UP_DAYS))
+        in_quarter = min(remaining, quarter_days)
+        slot = np.int64(op) * n_seg + np.int64(segment[row]) * 2 + (0 if fresh else 1)
+        n[slot] += 1.0
+        binary[slot] += rate * in_quarter * np.exp(-rate * remaining) * (1.0 if fresh else 0.0) * paid
+        frequency[slot] += rate * in_quarter * paid
+        # The kernel holds each spell's chance that a proven offence brings a sentence.
+        sentences[slot] += rate * quarter_days * sentencing[row]
+    return n, binary, frequency, sentences
 
 
 __all__ = [

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from pbrkit.measure.features import PRIOR_BANDS
 from pbrkit.measure.outcomes import SIGNIFICANCE_LEVEL, two_sided_p
@@ -24,17 +25,76 @@ from pbrkit.standard.schema import RISK_TIERS, SENTENCES
 LEVEL_NAMES: dict[str, tuple[str, ...]] = {"prior_band": PRIOR_BANDS, "risk_tier": RISK_TIERS, "sentence": SENTENCES}
 
 
-def counted(group: np.ndarray, pid: np.ndarray, start: np.ndarray, episode_id: np.ndarray) -> np.ndarray:
+def counted(group: np.ndarray, pid: np.ndarray, start: np.ndarray, episode_id: np.ndarray,
+            by_person: np.ndarray | None = None) -> np.ndarray:
     """Rows of the counted episodes: each person's earliest in their group
-    (ties to the smallest episode id)."""
+    (ties to the smallest episode id), in (group, person, start, id) order.
+
+    The rows are sorted by person first (`person_order`, or `by_person` when
+    the caller has it) and then, stably, by group, which is the same order as
+    one sort on all four keys but cheaper: a quarter's episodes arrive in a
+    few runs by person, which a stable (merge) sort takes almost in one pass,
+    and a group (a provider) is a small integer, sorted by counting."""
     if group.size == 0:
         return np.zeros(0, dtype=np.int64)
-    order = _order(group, pid, start, episode_id)
-    g, p = group[order], pid[order]
-    first = np.empty(order.size, dtype=bool)
-    first[0] = True
-    first[1:] = (g[1:] != g[:-1]) | (p[1:] != p[:-1])
-    return order[first]
+    if by_person is None:
+        by_person = person_order(pid, start, episode_id)
+    lo, hi = int(group.min()), int(group.max())
+    if hi - lo < group.size:
+        return _first_per_group(by_person, group, lo, hi - lo + 1, pid)
+    codes = np.unique(group, return_inverse=True)[1].reshape(group.shape)  # wide codes, made dense
+    return _first_per_group(by_person, codes, 0, int(codes.max()) + 1, pid)
+
+
+def person_order(pid: np.ndarray, start: np.ndarray, episode_id: np.ndarray) -> np.ndarray:
+    """The rows in (person, start, episode id) order: what every count of a
+    cohort's people starts from."""
+    return _order(pid, start, episode_id)
+
+
+def pooled(by_person: np.ndarray, keep: np.ndarray, pid: np.ndarray, reoffences: np.ndarray) -> tuple[int, int, int]:
+    """(offenders, reoffenders, reoffences) of the kept rows, each person
+    counted once, at their earliest kept episode; `by_person` is the rows'
+    `person_order`."""
+    return tuple(int(x) for x in _pooled(by_person, keep, pid, reoffences))
+
+
+@njit(cache=True)
+def _pooled(by_person, keep, pid, reoffences):
+    offenders = reoffenders = total = 0
+    last = -1
+    for row in by_person:
+        if not keep[row] or (offenders > 0 and pid[row] == last):  # dropped, or a later episode of the same person
+            continue
+        last = pid[row]
+        offenders += 1
+        reoffenders += reoffences[row] > 0
+        total += reoffences[row]
+    return offenders, reoffenders, total
+
+
+@njit(cache=True)
+def _first_per_group(by_person, group, lo, n_groups, pid):
+    """A stable counting sort of the rows (in person order) by group, keeping
+    the first row of each (group, person)."""
+    begin = np.zeros(n_groups + 1, np.int64)
+    for row in by_person:
+        begin[group[row] - lo + 1] += 1
+    for g in range(n_groups):
+        begin[g + 1] += begin[g]
+    ordered = np.empty(by_person.size, np.int64)
+    for row in by_person:
+        g = group[row] - lo
+        ordered[begin[g]] = row
+        begin[g] += 1
+    first = np.empty(by_person.size, np.int64)
+    m = 0
+    for k in range(ordered.size):
+        row = ordered[k]
+        if k == 0 or group[row] != group[ordered[k - 1]] or pid[row] != pid[ordered[k - 1]]:
+            first[m] = row
+            m += 1
+    return first[:m]
 
 
 def _bits(x: np.ndarray) -> tuple[int, int]:
@@ -43,9 +103,9 @@ def _bits(x: np.ndarray) -> tuple[int, int]:
 
 
 def _order(*keys: np.ndarray) -> np.ndarray:
-    """`np.lexsort(keys[::-1])` (first key most significant): one argsort of a
-    packed 64-bit key when the keys' ranges fit in 63 bits, as they do in
-    simulated runs; lexsort otherwise."""
+    """`np.lexsort(keys[::-1])` (first key most significant): one stable
+    argsort of a packed 64-bit key when the keys' ranges fit in 63 bits, as
+    they do in simulated runs; lexsort otherwise."""
     spans = [_bits(k) for k in keys]
     if sum(b for _, b in spans) > 63:
         return np.lexsort(keys[::-1])
@@ -69,15 +129,27 @@ class CohortSums:
 
     @classmethod
     def of(cls, slot: np.ndarray, n_slots: int, reoffences: np.ndarray, p: np.ndarray, mu: np.ndarray) -> CohortSums:
-        def add(w=None):
-            return np.bincount(slot, weights=w, minlength=n_slots)
+        return cls(*_sums(slot, n_slots, reoffences, p, mu))
 
-        return cls(
-            offenders=add().astype(np.int64),
-            reoffenders=add((reoffences > 0).astype(float)).astype(np.int64),
-            reoffences=add(reoffences.astype(float)).astype(np.int64),
-            sum_p=add(p), sum_pq=add(p * (1.0 - p)), sum_mu=add(mu),
-        )
+
+@njit(cache=True)
+def _sums(slot, n_slots, reoffences, p, mu):
+    """The six sums in one pass; each adds its rows in order, as `np.bincount` does."""
+    offenders = np.zeros(n_slots, np.int64)
+    reoffenders = np.zeros(n_slots, np.int64)
+    reoffence_sum = np.zeros(n_slots)
+    sum_p = np.zeros(n_slots)
+    sum_pq = np.zeros(n_slots)
+    sum_mu = np.zeros(n_slots)
+    for i in range(slot.size):
+        s = slot[i]
+        offenders[s] += 1
+        reoffenders[s] += reoffences[i] > 0
+        reoffence_sum[s] += reoffences[i]
+        sum_p[s] += p[i]
+        sum_pq[s] += p[i] * (1.0 - p[i])
+        sum_mu[s] += mu[i]
+    return offenders, reoffenders, reoffence_sum.astype(np.int64), sum_p, sum_pq, sum_mu
 
 
 def measure_row(group: str, period: str, i: int, s: CohortSums, phi: float, segment: str | None = None) -> dict:
@@ -105,13 +177,15 @@ def measure_row(group: str, period: str, i: int, s: CohortSums, phi: float, segm
 
 def cohort_measure(episodes: dict[str, np.ndarray], reoffences: np.ndarray, cell_p: np.ndarray,
                    cell_mu: np.ndarray, phi: float, period: str, providers: tuple[str, ...],
-                   segments: tuple[str | None, ...]) -> dict[str | None, dict[tuple[str, str], list[dict]]]:
+                   segments: tuple[str | None, ...], by_person: np.ndarray | None = None
+                   ) -> dict[str | None, dict[tuple[str, str], list[dict]]]:
     """Measure rows of one quarter's cohort for every provider with an episode
     in it: segment (None = whole cohort) -> (provider, period) -> rows.
 
-    `reoffences` holds each episode's proven reoffences.
+    `reoffences` holds each episode's proven reoffences; `by_person` is the
+    episodes' `person_order`, when the caller has it.
     """
-    rows = counted(episodes["provider"], episodes["pid"], episodes["start"], episodes["id"])
+    rows = counted(episodes["provider"], episodes["pid"], episodes["start"], episodes["id"], by_person)
     out: dict[str | None, dict[tuple[str, str], list[dict]]] = {seg: {} for seg in segments}
     if rows.size == 0:
         return out
@@ -137,4 +211,4 @@ def cohort_measure(episodes: dict[str, np.ndarray], reoffences: np.ndarray, cell
     return out
 
 
-__all__ = ["CohortSums", "cohort_measure", "counted", "measure_row"]
+__all__ = ["CohortSums", "cohort_measure", "counted", "measure_row", "person_order", "pooled"]

@@ -23,6 +23,7 @@ beliefs, not payments; payments come from `pbrkit.pay`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -39,10 +40,11 @@ Z_05 = 1.959963984540054  # two-sided 5%: |z| above this is significant
 #: Elasticity of the binary rate to the offending multiplier near the 2011
 #: CRC rate (gamma-Poisson with shape 0.55 at P = 0.47: d ln P / d ln r ~ 0.43).
 BINARY_ELASTICITY = 0.43
+_SQRT_2PI = float(np.sqrt(2 * np.pi))
 
 
 def _phi(x: float) -> float:
-    return float(np.exp(-0.5 * x * x) / np.sqrt(2 * np.pi))
+    return float(np.exp(-0.5 * x * x)) / _SQRT_2PI
 
 
 def _Phi(x: float) -> float:
@@ -214,14 +216,18 @@ def _bar_terms(d: float, s: float, c: float) -> tuple[float, float]:
 
 def _result(t: ContractTerms, view: CohortView) -> tuple[float, float, float, float, float, float, float]:
     """(d_b, s_b, c_b, d_f, s_f, c_f, mean weight): the expected binary and
-    frequency results against the baseline, their spread and their bars."""
-    n = view.offenders
-    s_b = float(np.sqrt(max(view.sum_pq, 1e-9)))
-    d_b = view.sum_p - view.sum_p * (1 + view.drift_binary) * (1 + BINARY_ELASTICITY * (view.multiplier - 1))
-    s_f = float(np.sqrt(max(view.phi * view.sum_mu, 1e-9)))
-    d_f = view.sum_mu - view.sum_mu * (1 + view.drift_frequency) * view.multiplier
+    frequency results against the baseline, their spread and their bars.
+
+    As Python floats: the view's figures often arrive as NumPy scalars, whose
+    arithmetic gives the same doubles at many times the cost, and a provider
+    weighs thousands of views a replicate."""
+    n, sum_p, sum_mu = float(view.offenders), float(view.sum_p), float(view.sum_mu)
+    s_b = math.sqrt(max(float(view.sum_pq), 1e-9))
+    d_b = sum_p - sum_p * (1 + float(view.drift_binary)) * (1 + BINARY_ELASTICITY * (float(view.multiplier) - 1))
+    s_f = math.sqrt(max(float(view.phi) * sum_mu, 1e-9))
+    d_f = sum_mu - sum_mu * (1 + float(view.drift_frequency)) * float(view.multiplier)
     c_b = max(Z_05 * s_b if t.significance else 0.0, t.flat_zone_pp / 100 * n)
-    c_f = t.flat_zone_pct / 100 * view.sum_mu
+    c_f = t.flat_zone_pct / 100 * sum_mu
     w_mean = float(t.level_weights @ view.level_share) if view.level_share.size == t.level_weights.size else 1.0
     return d_b, s_b, c_b, d_f, s_f, c_f, w_mean
 
@@ -271,9 +277,9 @@ def expected_payment(t: ContractTerms, q: int, view: CohortView) -> float:
     return pay
 
 
-def marginal_values(t: ContractTerms, q: int, view: CohortView, *, audit_rate: float,
-                    proper_fail: Callable[[int], float], service_applies: list[float]) -> MarginalValues:
-    """Marginal values for effort on the cohort of quarter q (zero outside the term)."""
+def marginal_values(t: ContractTerms, q: int, view: CohortView, service: np.ndarray) -> MarginalValues:
+    """Marginal values for effort on the cohort of quarter q (zero outside the
+    term); `service` is the contract's `service_values` for the quarter."""
     n_levels = t.level_weights.size
     if not t.in_term(q) or view.offenders <= 0:
         return MarginalValues(np.zeros(n_levels), 0.0, np.zeros(len(EVENT_KINDS)))
@@ -292,8 +298,8 @@ def marginal_values(t: ContractTerms, q: int, view: CohortView, *, audit_rate: f
     claw = collar_ok if t.clawback else 0.0
     # Binary: each level is paid at price x weight when the cohort clears the bar;
     # the jump at the bar pays the whole (weighted) result.
-    binary = t.binary_price * (t.level_weights * _Phi((d_b - c_b) / s_b) * cap_ok
-                               + w_mean * (up_b - _Phi((d_b - c_b) / s_b)) * cap_ok
+    binary = t.binary_price * (t.level_weights * cleared * cap_ok
+                               + w_mean * (up_b - cleared) * cap_ok
                                + t.level_weights * claw * down_b) if t.binary_price else np.zeros(n_levels)
     frequency = t.frequency_price * (up_f * cap_ok * (cleared if t.hurdle else 1.0) + claw * down_f)
     # Money at risk, earned back by the binary result.
@@ -309,7 +315,14 @@ def marginal_values(t: ContractTerms, q: int, view: CohortView, *, audit_rate: f
         else:
             at_risk = w * _phi((d_b - c_b) / s_b) / s_b
         binary = binary + at_risk
-    # Service levels: deductions saved per event done properly instead of empty.
+    return MarginalValues(np.asarray(binary, dtype=float), float(frequency), service)
+
+
+def service_values(t: ContractTerms, *, audit_rate: float, proper_fail: Callable[[int], float],
+                   service_applies: list[float]) -> np.ndarray:
+    """Per event kind, the deductions saved by doing an event properly instead
+    of filing it empty. No result of the cohort moves them, so a provider
+    works them out once a quarter, not for every effort it weighs."""
     service = np.zeros(len(EVENT_KINDS))
     for i, term in enumerate(t.service):
         if term.kind < 0:
@@ -317,7 +330,8 @@ def marginal_values(t: ContractTerms, q: int, view: CohortView, *, audit_rate: f
         empty_fail = audit_rate * term.incomplete_is_failure
         saved = term.deduction * (empty_fail - proper_fail(term.days_allowed))
         service[term.kind] += saved * service_applies[i]
-    return MarginalValues(np.asarray(binary, dtype=float), float(frequency), service)
+    return service
 
 
-__all__ = ["BINARY_ELASTICITY", "CohortView", "ContractTerms", "MarginalValues", "expected_payment", "marginal_values"]
+__all__ = ["BINARY_ELASTICITY", "CohortView", "ContractTerms", "MarginalValues", "expected_payment", "marginal_values",
+           "service_values"]

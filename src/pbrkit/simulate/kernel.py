@@ -1,13 +1,14 @@
 """The quarter step: offending, courts, sentences, new episodes, service events.
 
 One `World` is one run of the national market (the design world, or the
-status-quo counterfactual). Each quarter, for every live person at once:
+status-quo counterfactual). Each quarter, for every live person:
 
 1. spells due to start (releases from custody, new community sentences,
    first-time entrants) start: the new spell's index offence, risk of harm,
-   OGRS3 score and offending rate are drawn (`spells`), and a supervised
-   spell opens an episode with the provider the allocation rule gives, and
-   its service events, done properly or filed empty as that provider decided;
+   OGRS3 score and offending rate are drawn (synth's model, `spells`), and a
+   supervised spell opens an episode with the provider the allocation rule
+   gives, and its service events, done properly or filed empty as that
+   provider decided;
 2. people at liberty offend: a Poisson process whose rate is the synthetic
    population's status-quo rate times, while supervised, the provider's
    effect `m(e) / m(e_status_quo)` and the service events' effect. Offences
@@ -19,9 +20,11 @@ status-quo counterfactual). Each quarter, for every live person at once:
    the next quarter's volumes;
 4. steps 1-3 repeat within the quarter until no spell starts before its end.
 
-The providers' decisions for the quarter come in as a `Policy` (tables by
-operator and segment) and the allocation as a `Routing`; the step knows no
-contract. `run_quarters` runs the bare step for the benchmark.
+The population and the log live here; the person-by-person work of each
+step is in `kernel_jit`, compiled. The providers' decisions for the quarter
+come in as a `Policy` (tables by operator and segment) and the allocation as
+a `Routing`; the step knows no contract. `run_quarters` runs the bare step
+for the benchmark.
 """
 
 from __future__ import annotations
@@ -29,36 +32,41 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtri
 
-from pbrkit.simulate import draws
+from pbrkit.simulate import draws, kernel_jit
+from pbrkit.simulate.kernel_jit import CHUNK, DISPOSAL_DAYS, FOLLOW_UP_DAYS, Cases, EventModel, Purposes
 from pbrkit.simulate.logbook import Logbook
 from pbrkit.simulate.params import EVENT_KINDS, ModelParams
-from pbrkit.simulate.population import AT_LIBERTY, FIELDS, INF, RING, WAITING, Population
-from pbrkit.simulate.spells import (
-    SYNTH,
-    TIER_HIGH,
-    disposal_delay,
-    new_sentence,
-    sentence_probability,
-    served_days,
-    spell_traits,
+from pbrkit.simulate.population import AT_LIBERTY, FIELDS, RING, WAITING, Population
+from pbrkit.simulate.spells import SYNTH, spell_model
+from pbrkit.simulate.world import (
+    AGE_CUTS,
+    NPS,
+    N_AREAS,
+    PRIOR_CUTS,
+    StartingWorld,
+    case_mix_cell,
+    cell_levels,
+    day_number,
+    quarter_start_day,
 )
-from pbrkit.simulate.world import NPS, N_AREAS, StartingWorld, case_mix_cell, cell_levels, day_number
 
-DAYS_PER_YEAR = 365.25
 #: Risk quintiles x the reoffended state: segments per payment level.
 RISK_BANDS = 5
 SEGMENTS_PER_LEVEL = 2 * RISK_BANDS
-_ORA_DAY = day_number(SYNTH.ora_date)
-_CUSTODY = (0, 1)
-_PLAN_DAYS_BEFORE = 7
-#: Offences drawn per person per pass of the offending loop.
-CHUNK = 4
 #: Share of rows that must have left before the population is compacted.
 COMPACT_SHARE = 0.3
-FOLLOW_UP_DAYS = 365  # an offence counts 0..364 days after the start
-DISPOSAL_DAYS = 547  # ... if disposed of at most this long after it
+#: Rows allocated per person at the start: room for the entrants that arrive
+#: before a compaction, so the columns are seldom copied to grow.
+ROOM = 1.6
+_PLAN_DAYS_BEFORE = 7
+_SPELLS = spell_model(SYNTH, day_number(SYNTH.ora_date))
+_PURPOSES = Purposes(
+    gap=draws.GAP, court=draws.COURT, new_sentence=draws.NEW_SENTENCE, served=draws.SERVED,
+    offence_type=draws.OFFENCE_TYPE, high_risk=draws.HIGH_RISK, one_off=draws.ONE_OFF, allocation=draws.ALLOCATION,
+    subcontract=draws.SUBCONTRACT, event_proper=draws.EVENT_PROPER, event_late=draws.EVENT_LATE,
+    event_late_days=draws.EVENT_LATE_DAYS, event_not_done=draws.EVENT_NOT_DONE, event_audit=draws.EVENT_AUDIT,
+)
 
 
 @dataclass
@@ -121,20 +129,24 @@ class World:
                  n_quarters: int, n_ops: int, segment: str | None, keep: bool = False):
         self.start = start
         self.params = params
-        self.key = key
+        self.key = np.uint64(key)
         self.n_quarters = n_quarters
         self.n_ops = n_ops
         self.segment = segment
         self.n_levels = {None: 1, "prior_band": 6, "risk_tier": 3, "sentence": 4}[segment]
         self.n_seg = self.n_levels * SEGMENTS_PER_LEVEL
-        from pbrkit.simulate.world import quarter_start_day
-
         self.qdays = np.array([quarter_start_day(start.start_quarter + q) for q in range(n_quarters + 1)])
         self.log = Logbook(start.history.size, start.start_day - 1000, keep)
         self.entrants = entrants
         self._next_entrant = 0
-        self.sq_quality = params.status_quo_quality
-        self.effect = np.asarray(params.service_effect)
+        self.events = EventModel(
+            late_log_q=float(np.log1p(-1.0 / params.late_mean_days)), not_done_share=params.not_done_share,
+            proper_on_time_share=params.proper_on_time_share, audit_rate=params.audit_rate,
+            empty_cost=params.empty_cost, effect=tuple(float(e) for e in params.service_effect),
+            status_quo_quality=params.status_quo_quality, plan_days_before=_PLAN_DAYS_BEFORE,
+            induction_due_days=SYNTH.induction_due_days, supervision_days=float(params.supervision_days),
+        )
+        self.level_of_cell = self.level_of(np.arange(start.cell_p.size))
         self.pop = self._initial_population()
         self.tally = Tally(n_ops, self.n_seg)
 
@@ -144,21 +156,18 @@ class World:
             return np.zeros(cell.size, dtype=np.int64)
         return cell_levels(cell)[self.segment]
 
-    def risk_band(self, risk_rate: np.ndarray) -> np.ndarray:
-        return np.searchsorted(self.start.risk_cuts, risk_rate, side="right").astype(np.int8)
-
     def _initial_population(self) -> Population:
         p = self.start.people
         cols = {k: v for k, v in p.items() if k in FIELDS}
-        pop = Population(int(1.3 * p["pid"].size) + 1024, **cols)
+        pop = Population(int(ROOM * p["pid"].size) + 1024, **cols)
         has = pop.ep_id >= 0
         pop.ep_operator[:] = np.where(has, pop.ep_provider, -1)
         cell = case_mix_cell(p["female"], p["ep_age"], p["ep_sentence_code"], p["ep_tier"], p["ep_prior"])
-        rq = self.risk_band(p["ep_risk_rate"])
+        rq = np.searchsorted(self.start.risk_cuts, p["ep_risk_rate"], side="right")
         pop.ep_segment[:] = self.level_of(cell) * RISK_BANDS + rq
         pop.hazard[:] = draws.exponential(self.key, pop.pid, 0, draws.GAP)
-        pop.rate_day[:] = np.where(pop.phase == AT_LIBERTY, pop.sp_rate / DAYS_PER_YEAR, 0.0)
-        pop.sp_sentencing[:] = sentence_probability(SYNTH, pop.sp_prior)
+        pop.rate_day[:] = np.where(pop.phase == AT_LIBERTY, pop.sp_rate / _SPELLS.days_per_year, 0.0)
+        pop.sp_sentencing[:] = kernel_jit.sentence_probabilities(pop.sp_prior, _SPELLS)
         return pop
 
     def admit(self, before: float) -> None:
@@ -188,385 +197,110 @@ class World:
         if admit:
             self.admit(q1)
         pop = self.pop
-        due = np.flatnonzero((pop.phase == WAITING) & (pop.next_start < q1))
-        self._start_spells(due, q0, q1, policy, routing)
-        self._offend_all(q0, q1, policy)
-        while True:
-            ended = np.flatnonzero(pop.stop < q1)
-            if ended.size == 0:
-                break
-            self._end_spells(ended)
-            again = ended[pop.next_start[ended] < q1]
-            if again.size:
-                self._start_spells(again, q0, q1, policy, routing)
-                self._offend(again, q0, q1, policy)
-        self._account(np.flatnonzero((pop.ep_id >= 0) & (pop.ep_until > q0)), q0, q1)
+        cases = self._cases(routing)
+        self._start_spells(kernel_jit.due(pop.phase, pop.next_start, q1), q0, q1, policy, cases)
+        ended = self._offend(None, q0, q1, policy)
+        while ended.size:
+            again = kernel_jit.end_spells(
+                ended, self.key, _PURPOSES, _SPELLS, q1, pop.stop, pop.ep_until, pop.sp_prior, pop.sp_count, pop.pid,
+                pop.sp_no, pop.phase, pop.rate_day, pop.next_start, pop.next_sentence, pop.next_prior)
+            self._start_spells(again, q0, q1, policy, cases)
+            ended = self._offend(again, q0, q1, policy)
+        exposure, gone = kernel_jit.close_quarter(
+            q0, q1, self.n_ops, self.n_seg, pop.phase, pop.desist, pop.stop, pop.ep_id, pop.ep_start, pop.ep_until,
+            pop.ep_operator, pop.ep_segment, pop.ep_known)
+        self.tally.exposure += exposure.reshape(self.n_ops, self.n_seg)
         self.log.close_quarter(q)
-        self._compact(q1)
+        if np.count_nonzero(gone) > COMPACT_SHARE * pop.n:
+            pop.compact(~gone)
         return self.tally
 
     def trim(self, day: float, first_id: int, end_id: int) -> None:
         """Keep only people who can still add a reoffence to a paid cohort: those
         with an episode numbered in [first_id, end_id) started within a year of `day`."""
         pop = self.pop
-        keep = np.zeros(pop.n, dtype=bool)
-        for ids, starts in [(pop.ep_id, pop.ep_start)] + [
-                (getattr(pop, f"prev{i}_id"), getattr(pop, f"prev{i}_start")) for i in range(RING)]:
-            keep |= (ids >= first_id) & (ids < end_id) & (starts > day - FOLLOW_UP_DAYS)
+        keep = (pop.ep_id >= first_id) & (pop.ep_id < end_id) & (pop.ep_start > day - FOLLOW_UP_DAYS)
+        keep |= ((pop.prev_id >= first_id) & (pop.prev_id < end_id)
+                 & (pop.prev_start > day - FOLLOW_UP_DAYS)).any(axis=1)
         if self.log.overflow_pid.size:
             live = (self.log.overflow_id >= first_id) & (self.log.overflow_id < end_id) & (
                 self.log.overflow_start > day - FOLLOW_UP_DAYS)
             keep |= pop.overflow & np.isin(pop.pid, self.log.overflow_pid[live])
         pop.compact(keep)
 
-    def _start_spells(self, idx: np.ndarray, q0: float, q1: float, policy: Policy, routing: Routing) -> None:
-        if idx.size == 0:
-            return
-        pop, key = self.pop, self.key
-        old = idx[pop.ep_id[idx] >= 0]
-        if old.size:
-            self._account(old, q0, q1)
-            # The old episode's follow-up may still be running: keep it for counting,
-            # in the ring slot after the last written (which holds the oldest).
-            slot = (pop.ring_head[old] + 1) % RING
-            pop.ring_head[old] = slot
-            for i in range(RING):
-                rows = old[slot == i]
-                if rows.size == 0:
-                    continue
-                ids, starts = getattr(pop, f"prev{i}_id"), getattr(pop, f"prev{i}_start")
-                late = rows[(ids[rows] >= 0) & (starts[rows] > np.floor(pop.next_start[rows]) - FOLLOW_UP_DAYS)]
-                if late.size:
-                    self.log.overflow(pop.pid[late], ids[late].astype(np.int64), starts[late].astype(np.int64))
-                    pop.overflow[late] = True
-                ids[rows] = pop.ep_id[rows]
-                starts[rows] = pop.ep_start[rows]
-            pop.ep_id[old] = -1
-            pop.ep_until[old] = -INF
-        s = pop.next_start[idx]
-        sentence = pop.next_sentence[idx]
-        prior = pop.next_prior[idx]
-        pid = pop.pid[idx]
-        j = pop.sp_no[idx] + 1
-        age = pop.entry_age[idx] + (s - pop.entry_day[idx]) / DAYS_PER_YEAR
-        traits = spell_traits(
-            SYNTH, age=age, female=pop.female[idx], prior=prior, first_age=pop.first_age[idx],
-            harm=pop.harm[idx], frailty=pop.frailty[idx], sentence=sentence, start=s, ora_day=_ORA_DAY,
-            u_offence=draws.uniform(key, pid, j, draws.OFFENCE_TYPE),
-            u_high=draws.uniform(key, pid, j, draws.HIGH_RISK),
-            u_one_off=draws.uniform(key, pid, j, draws.ONE_OFF),
+    def _cases(self, routing: Routing) -> Cases:
+        return Cases(
+            contract_share=float(routing.contract_share), area_operator=np.asarray(routing.area_operator, np.int64),
+            area_provider=np.asarray(routing.area_provider, np.int16),
+            subcontractors=np.asarray(routing.subcontractors, np.int64),
+            subcontract_share=float(routing.subcontract_share), paid_cohort=bool(routing.paid_cohort), nps=NPS,
+            n_areas=N_AREAS, age_cuts=tuple(int(a) for a in AGE_CUTS), prior_cuts=tuple(int(p) for p in PRIOR_CUTS),
+            risk_cuts=tuple(float(r) for r in self.start.risk_cuts),
+            level_of_cell=self.level_of_cell, risk_bands=RISK_BANDS,
         )
-        pop.phase[idx] = AT_LIBERTY
-        pop.sp_no[idx] = j
-        pop.sp_start[idx] = s
-        pop.sp_prior[idx] = prior
-        pop.sp_rate[idx] = traits.rate
-        pop.rate_day[idx] = traits.rate / DAYS_PER_YEAR
-        pop.sp_sentencing[idx] = sentence_probability(SYNTH, prior)
-        pop.sp_count[idx] = 0
-        pop.stop[idx] = INF
-        pop.next_start[idx] = INF
-        sup = np.flatnonzero(traits.supervised)
-        if sup.size:
-            self._open_episodes(idx[sup], s[sup], sentence[sup], prior[sup], age[sup], traits.tier[sup],
-                                traits.risk_rate[sup], pid[sup], j[sup], q0, policy, routing)
 
-    def _open_episodes(self, idx, s, sentence, prior, age, tier, risk_rate, pid, j, q0, policy, routing) -> None:
-        pop, key, params = self.pop, self.key, self.params
-        n = idx.size
-        area = pop.area[idx].astype(np.int64)
-        contracted = (tier != TIER_HIGH) & (draws.uniform(key, pid, j, draws.ALLOCATION) < routing.contract_share)
-        operator = np.where(contracted, routing.area_operator[area], NPS).astype(np.int64)
-        provider = np.where(contracted, routing.area_provider[area], NPS).astype(np.int16)
-        n_sub = routing.subcontractors.shape[1]
-        if routing.subcontract_share > 0 and n_sub:
-            u = draws.uniform(key, pid, j, draws.SUBCONTRACT)
-            take = contracted & (operator < N_AREAS) & (u < routing.subcontract_share)
-            which = np.minimum((u / routing.subcontract_share * n_sub).astype(np.int64), n_sub - 1)
-            sub = routing.subcontractors[area, which]
-            operator = np.where(take & (sub >= 0), sub, operator)
-        start = np.floor(s).astype(np.int64)
-        ages = np.clip(np.floor(age), 10, 100).astype(np.int64)
-        female = pop.female[idx]
-        cell = case_mix_cell(female, ages, sentence.astype(np.int64), tier.astype(np.int64), prior)
-        rq = self.risk_band(risk_rate)
-        ids = self.log.new_ids(n)
-        same_day = pop.last_day[idx] == start
-        if same_day.any():
-            self.log.count(np.repeat(ids[same_day], pop.last_day_n[idx][same_day]))
-        service = self._open_events(ids, pid, j, start, sentence, operator, provider, int(q0), policy)
-        pop.ep_id[idx] = ids
-        pop.ep_start[idx] = start
-        pop.ep_until[idx] = s + params.supervision_days
-        pop.ep_provider[idx] = provider
-        pop.ep_operator[idx] = operator
-        pop.ep_segment[idx] = self.level_of(cell) * RISK_BANDS + rq
-        pop.ep_known[idx] = INF
-        pop.ep_service[idx] = service
-        pop.ep_term[idx] = routing.paid_cohort
-        self.log.add_episodes(
-            id=ids, pid=pid, start=start, provider=provider, area=area, sentence=sentence, tier=tier, age=ages,
-            female=female, prior=prior, cell=cell, operator=operator, rq=rq, term=np.full(n, routing.paid_cohort),
-        )
-        self.tally.episodes += np.bincount(operator, minlength=self.n_ops)
-
-    def _open_events(self, ids, pid, j, start, sentence, operator, provider, q0: int, policy: Policy) -> np.ndarray:
-        """The service events of new episodes; returns each episode's offending multiplier from them."""
-        params, key, tally = self.params, self.key, self.tally
-        service = np.ones(ids.size)
-        custody = (sentence == _CUSTODY[0]) | (sentence == _CUSTODY[1])
-        p_late = 1.0 / params.late_mean_days
-        for k in range(len(EVENT_KINDS)):
-            sel = np.flatnonzero(custody) if k < 2 else np.arange(ids.size)
-            if sel.size == 0:
-                continue
-            if k == 0:
-                due = start[sel]
-            elif k == 1:  # the plan falls due the week before release (within the quarter)
-                due = np.maximum(start[sel] - _PLAN_DAYS_BEFORE, q0)
-            else:
-                due = start[sel] + SYNTH.induction_due_days
-            op, pi, jj = operator[sel], pid[sel], j[sel]
-            proper = draws.uniform(key, pi, jj, draws.EVENT_PROPER + k) < policy.quality[op, k]
-            never = proper & (draws.uniform(key, pi, jj, draws.EVENT_NOT_DONE + k) < params.not_done_share)
-            late = proper & (draws.uniform(key, pi, jj, draws.EVENT_LATE + k) > params.proper_on_time_share)
-            days = 1 + np.ceil(np.log(draws.uniform(key, pi, jj, draws.EVENT_LATE_DAYS + k)) / np.log1p(-p_late))
-            done = np.where(never, -1, due + np.where(late, days, 0)).astype(np.int64)
-            audited = (done >= 0) & (draws.uniform(key, pi, jj, draws.EVENT_AUDIT + k) < params.audit_rate)
-            complete = np.where(audited, proper.astype(np.int8), -1).astype(np.int8)
-            eff = self.effect[k]
-            if eff:
-                service[sel] *= np.where(proper, 1.0 - eff, 1.0) / (1.0 - eff * self.sq_quality)
-            cost = np.where(proper, policy.proper_cost[op, k], params.empty_cost)
-            tally.event_cost += np.bincount(op, weights=cost, minlength=self.n_ops)
-            tally.events[:, k] += np.bincount(op, minlength=self.n_ops)
-            tally.on_time[:, k] += np.bincount(op, weights=((done >= 0) & (done <= due)).astype(float),
-                                               minlength=self.n_ops)
-            tally.proper[:, k] += np.bincount(op, weights=(proper & (done >= 0)).astype(float), minlength=self.n_ops)
-            self.log.add_events(episode=ids[sel], kind=np.full(sel.size, k, dtype=np.int8), due=due, done=done,
-                                complete=complete, proper=proper, operator=op, provider=provider[sel])
-        return service
-
-    def _multiplier(self, idx: np.ndarray, a: np.ndarray, cap: np.ndarray, q0: float, policy: Policy) -> np.ndarray:
-        """Offending relative to the status quo over [a, cap) for supervised people:
-        the provider's effect while supervision lasts, 1 after."""
-        pop = self.pop
-        with np.errstate(invalid="ignore", divide="ignore"):
-            f = np.clip((np.minimum(cap, pop.ep_until[idx]) - a) / (cap - a), 0.0, 1.0)
-        seg = pop.ep_segment[idx] * 2 + (pop.ep_known[idx] <= q0)
-        r = policy.relative[pop.ep_operator[idx], seg] * pop.ep_service[idx]
-        return 1.0 + f * (r - 1.0)
-
-    def _offend_all(self, q0: float, q1: float, policy: Policy) -> None:
-        """Everyone at liberty, from their spell's start (or q0) to q1.
-
-        Most people do not offend in a quarter, so this pass only compares each
-        person's hazard left with the hazard the quarter offers (no random
-        numbers), on whole columns; those who offend go on to `_offences`."""
-        pop = self.pop
-        a = np.maximum(pop.sp_start, q0)
-        span = np.minimum(pop.stop, pop.desist)
-        np.minimum(span, q1, out=span)
-        cap = span.copy()
-        span -= a
-        np.maximum(span, 0.0, out=span)
-        budget = pop.rate_day * span
-        sup = np.flatnonzero((pop.ep_id >= 0) & (pop.ep_until > q0) & (budget > 0))
-        rho = pop.rate_day.copy()
-        if sup.size:
-            m = self._multiplier(sup, a[sup], cap[sup], q0, policy)
-            rho[sup] *= m
-            budget[sup] *= m
-        hazard = pop.hazard
-        busy = np.flatnonzero(hazard < budget)
-        np.subtract(hazard, budget, out=hazard, where=hazard >= budget)
-        self._offences(busy, a[busy], cap[busy], rho[busy], hazard[busy])
-
-    def _offend(self, idx: np.ndarray, q0: float, q1: float, policy: Policy) -> None:
-        """`_offend_all` for a few people (spells started within the quarter)."""
+    def _start_spells(self, idx: np.ndarray, q0: float, q1: float, policy: Policy, cases: Cases) -> None:
+        """Spells due to start start (`kernel_jit.start_spells`): the retired
+        episodes' supervised time, and the new episodes and their service
+        events, into the log and the tally."""
         if idx.size == 0:
             return
-        pop = self.pop
-        a = np.maximum(q0, pop.sp_start[idx])
-        cap = np.minimum(np.minimum(pop.stop[idx], pop.desist[idx]), q1)
-        live = cap > a
-        idx, a, cap = idx[live], a[live], cap[live]
-        rho = pop.rate_day[idx] * np.where(pop.ep_id[idx] >= 0, self._multiplier(idx, a, cap, q0, policy), 1.0)
-        budget = rho * (cap - a)
-        hazard = pop.hazard[idx]
-        quiet = hazard >= budget
-        pop.hazard[idx[quiet]] = hazard[quiet] - budget[quiet]
-        busy = ~quiet
-        self._offences(idx[busy], a[busy], cap[busy], rho[busy], hazard[busy])
-
-    def _offences(self, idx, t, cap, rho, first_gap) -> None:
-        """The offences of people known to offend before `cap`, in time order.
-
-        The k-th offence of a person comes when their clock has used up the
-        k-th exponential amount of hazard (addressed by person and k), so the
-        same person at the same rate offends on the same days in both worlds.
-        The first round takes one offence each (its time is already known);
-        later rounds take CHUNK, then twice as many, at a time for the few who
-        offend often."""
-        pop, key, log = self.pop, self.key, self.log
-        found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        if idx.size == 0:
-            return
-        # Round one: each person's next offence, whose time is known (t + gap / rate).
-        k = pop.n_off[idx]
-        pid = pop.pid[idx]
-        when = t + first_gap / rho
-        u_delay, u_sentence = draws.uniform_pair(key, pid, k, draws.COURT)
-        disposal = when + disposal_delay(SYNTH, ndtri(u_delay))
-        sentencing = pop.sp_sentencing[idx]
-        stop = pop.stop[idx]
-        stop = np.where(u_sentence < sentencing, np.minimum(stop, disposal), stop)
-        pop.stop[idx] = stop
-        day = np.floor(when).astype(np.int64)
-        dday = np.floor(disposal).astype(np.int64)
-        log.add_offences(pid, day, dday)
-        self.tally.offences += idx.size
-        found.append((idx, day, dday))
-        ok = (dday - day) <= DISPOSAL_DAYS
-        same = pop.last_day[idx] == day
-        pop.last_day_n[idx] = np.where(same, pop.last_day_n[idx] + ok, ok)
-        pop.last_day[idx] = day
-        pop.n_off[idx] = k + 1
-        pop.sp_count[idx] += 1
-        t, cap = when, np.minimum(cap, stop)
-        gap0 = draws.exponential(key, pid, k + 1, draws.GAP)
-        # Whoever offends again before the cap goes on, CHUNK offences at a time.
-        again = t + gap0 / rho < cap
-        quiet = np.flatnonzero(~again)
-        pop.hazard[idx[quiet]] = gap0[quiet] - rho[quiet] * (cap[quiet] - t[quiet])
-        go = np.flatnonzero(again)
-        idx, t, cap, rho, gap0 = idx[go], t[go], cap[go], rho[go], gap0[go]
-        pid, sentencing = pid[go], sentencing[go]
-        width = CHUNK
-        while idx.size:
-            k = pop.n_off[idx]
-            m = idx.size
-            steps = np.arange(width)
-            kk = k[:, None] + steps[None, :]
-            gaps = draws.exponential(key, np.broadcast_to(pid[:, None], (m, width - 1)), kk[:, 1:], draws.GAP)
-            times = t[:, None] + np.cumsum(np.column_stack([gap0, gaps]), axis=1) / rho[:, None]
-            rows_i, cols_i = np.nonzero(times < cap[:, None])
-            p_i, k_i = pid[rows_i], kk[rows_i, cols_i]
-            when = times[rows_i, cols_i]
-            u_delay, u_sentence = draws.uniform_pair(key, p_i, k_i, draws.COURT)
-            disposal = when + disposal_delay(SYNTH, ndtri(u_delay))
-            sentenced = u_sentence < sentencing[rows_i]
-            # A sentence ends the spell on its disposal day: offences after it are void.
-            stop = pop.stop[idx]
-            np.minimum.at(stop, rows_i[sentenced], disposal[sentenced])
-            new_cap = np.minimum(cap, stop)
-            keep = when < new_cap[rows_i]
-            rows_i, cols_i, when, disposal = rows_i[keep], cols_i[keep], when[keep], disposal[keep]
-            day = np.floor(when).astype(np.int64)
-            dday = np.floor(disposal).astype(np.int64)
-            who = idx[rows_i]
-            log.add_offences(pid[rows_i], day, dday)
-            self.tally.offences += who.size
-            found.append((who, day, dday))
-            self._remember_last_day(who, rows_i, day, dday)
-            n_kept = np.bincount(rows_i, minlength=m)
-            pop.n_off[idx] = k + n_kept
-            pop.sp_count[idx] += n_kept
-            pop.stop[idx] = stop
-            # Whoever used all `width` offences goes round again; the rest keep
-            # the hazard left towards their next offence.
-            more = n_kept == width
-            done = np.flatnonzero(~more)
-            last = n_kept[done] - 1
-            last_t = np.where(last >= 0, times[done, np.maximum(last, 0)], t[done])
-            next_gap = np.where(last >= 0, gaps[done, np.clip(last, 0, width - 2)], gap0[done])
-            pop.hazard[idx[done]] = next_gap - rho[done] * (new_cap[done] - last_t)
-            sel = np.flatnonzero(more)
-            if sel.size == 0:
-                break
-            t = times[sel, width - 1]
-            idx, cap, rho, sentencing = idx[sel], new_cap[sel], rho[sel], sentencing[sel]
-            gap0 = draws.exponential(key, pid[sel], k[sel] + width, draws.GAP)
-            pid = pid[sel]
-            width *= 2
-        if found:
-            self._count_reoffences(*(np.concatenate(x) for x in zip(*found, strict=True)))
-
-    def _count_reoffences(self, who: np.ndarray, day: np.ndarray, dday: np.ndarray) -> None:
-        """Each offence is a proven reoffence of every episode of the person that
-        started 0-364 days before it and within 547 days of its disposal: the
-        current episode or one of the two before it (rarer cases are counted
-        from the log, see `Logbook.overflow`)."""
-        pop = self.pop
-        hits = []
-        slots = [(pop.ep_id, pop.ep_start)] + [
-            (getattr(pop, f"prev{i}_id"), getattr(pop, f"prev{i}_start")) for i in range(RING)]
-        for ids, starts in slots:
-            e, st = ids[who], starts[who]
-            since = day - st
-            ok = (e >= 0) & (since >= 0) & (since <= FOLLOW_UP_DAYS - 1) & (dday - st <= DISPOSAL_DAYS)
-            hits.append(e[ok])
-            if ids is pop.ep_id:
-                np.minimum.at(pop.ep_known, who[ok], dday[ok].astype(np.float64))
-        flagged = pop.overflow[who]
-        if flagged.any():
-            hits.append(self.log.overflow_hits(pop.pid[who[flagged]], day[flagged], dday[flagged]))
-        self.log.count(np.concatenate(hits))
-
-    def _remember_last_day(self, who: np.ndarray, rows: np.ndarray, day: np.ndarray, dday: np.ndarray) -> None:
-        """Each person's offences on their latest offence day (an episode that
-        starts later that day still counts them: the standard counts whole days).
-        `rows` numbers the people of one round, sorted, with their offences in time order."""
+        pop, log, tally = self.pop, self.log, self.tally
+        exposure = np.zeros(self.n_ops * self.n_seg)
+        forgotten, rows, opened, events, tallies = kernel_jit.start_spells(
+            idx, self.key, _PURPOSES, _SPELLS, self.events, cases, q0, q1, policy.quality, policy.proper_cost,
+            self.n_seg, exposure, log.reoffence_counts(idx.size), log.next_id, pop.pid, pop.sp_no, pop.next_start,
+            pop.next_sentence, pop.next_prior, pop.entry_age, pop.entry_day, pop.female, pop.first_age, pop.harm,
+            pop.frailty, pop.area, pop.last_day, pop.last_day_n, pop.phase, pop.sp_start, pop.sp_prior, pop.sp_rate,
+            pop.rate_day, pop.sp_sentencing, pop.sp_count, pop.stop, pop.ep_id, pop.ep_start, pop.ep_until,
+            pop.ep_provider, pop.ep_operator, pop.ep_segment, pop.ep_known, pop.ep_service, pop.ep_term,
+            pop.ring_head, pop.prev_id, pop.prev_start, pop.overflow)
+        tally.exposure += exposure.reshape(self.n_ops, self.n_seg)
+        forgotten = forgotten.reshape(-1, 4)
+        for i in range(RING):  # slot by slot, as the ring is written
+            row, episode, start = forgotten[forgotten[:, 1] == i][:, [0, 2, 3]].T
+            if row.size:
+                log.overflow(pop.pid[row], episode, start)
         if rows.size == 0:
             return
-        pop = self.pop
-        last = np.empty(rows.size, dtype=bool)
-        last[-1] = True
-        last[:-1] = rows[1:] != rows[:-1]
-        group = np.concatenate([[0], np.cumsum(last)[:-1]])
-        lw, ld = who[last], day[last]
-        on_last = (day == ld[group]) & ((dday - day) <= DISPOSAL_DAYS)
-        n_ok = np.bincount(group, weights=on_last, minlength=lw.size).astype(np.int32)
-        same = pop.last_day[lw] == ld
-        pop.last_day_n[lw] = np.where(same, pop.last_day_n[lw] + n_ok, n_ok)
-        pop.last_day[lw] = ld
+        ids = log.new_ids(rows.size)
+        start, provider, age, tier, cell, operator, rq = opened.reshape(-1, 7).T
+        log.add_episodes(id=ids, pid=pop.pid[rows], start=start, provider=provider, area=pop.area[rows],
+                         sentence=pop.next_sentence[rows], tier=tier, age=age, female=pop.female[rows],
+                         prior=pop.sp_prior[rows], cell=cell, operator=operator, rq=rq,
+                         term=np.full(rows.size, cases.paid_cohort))
+        episode, kind, due, done, complete, proper, op = events.reshape(-1, 7).T
+        log.add_events(episode=ids[episode], kind=kind, due=due, done=done, complete=complete,
+                       proper=proper.astype(bool), operator=op, provider=provider[episode])
+        tally.episodes += np.bincount(operator, minlength=self.n_ops)
+        cost, n_events, on_time, done_properly = tallies.reshape(4, -1, self.n_ops)
+        for k in range(n_events.shape[0]):  # kind by kind, as the sums have always been taken
+            tally.event_cost += cost[k]
+        tally.events += n_events.T
+        tally.on_time += on_time.T
+        tally.proper += done_properly.T
 
-    def _end_spells(self, idx: np.ndarray) -> None:
-        """A sentence ends the spell on its disposal day: supervision ends, and
-        the next spell waits for release (or starts at once)."""
-        pop, key = self.pop, self.key
-        stop = pop.stop[idx]
-        pop.ep_until[idx] = np.minimum(pop.ep_until[idx], stop)
-        prior = pop.sp_prior[idx] + pop.sp_count[idx]
-        pid, j = pop.pid[idx], pop.sp_no[idx]
-        sentence = new_sentence(SYNTH, prior, draws.uniform(key, pid, j, draws.NEW_SENTENCE))
-        served = served_days(SYNTH, sentence, draws.uniform(key, pid, j, draws.SERVED))
-        pop.phase[idx] = WAITING
-        pop.rate_day[idx] = 0.0
-        pop.next_start[idx] = stop + served
-        pop.next_sentence[idx] = sentence
-        pop.next_prior[idx] = prior
-        pop.stop[idx] = INF
-
-    def _account(self, idx: np.ndarray, q0: float, q1: float) -> None:
-        """Supervised time in the quarter (person-quarters), by operator and segment."""
-        if idx.size == 0:
-            return
-        pop = self.pop
-        days = np.minimum(pop.ep_until[idx], q1) - np.maximum(pop.ep_start[idx], q0)
-        ok = days > 0
-        idx = idx[ok]
-        seg = pop.ep_segment[idx] * 2 + (pop.ep_known[idx] <= q0)
-        slot = pop.ep_operator[idx].astype(np.int64) * self.n_seg + seg
-        self.tally.exposure += np.bincount(slot, weights=days[ok] / (q1 - q0),
-                                           minlength=self.n_ops * self.n_seg).reshape(self.n_ops, self.n_seg)
-
-    def _compact(self, q1: float) -> None:
-        pop = self.pop
-        gone = ((pop.phase == AT_LIBERTY) & (pop.desist <= q1) & np.isinf(pop.stop)
-                & ((pop.ep_id < 0) | (pop.ep_until <= q1)))
-        if np.count_nonzero(gone) > COMPACT_SHARE * pop.n:
-            pop.compact(~gone)
+    def _offend(self, idx: np.ndarray | None, q0: float, q1: float, policy: Policy) -> np.ndarray:
+        """People at liberty offend, everyone (idx None) or the rows idx whose
+        spell started within the quarter (`kernel_jit.offend`): the offences into
+        the log and the tally. Returns the rows whose spell a sentence has ended
+        before q1."""
+        pop, log = self.pop, self.log
+        everyone = idx is None
+        (who, day, dday), ended = kernel_jit.offend(
+            np.zeros(0, np.int64) if everyone else idx, everyone, self.key, _PURPOSES, _SPELLS, q0, q1,
+            policy.relative, pop.sp_start, pop.stop, pop.desist, pop.rate_day, pop.sp_sentencing, pop.sp_count, pop.pid,
+            pop.hazard, pop.n_off, pop.last_day, pop.last_day_n, pop.ep_id, pop.ep_start, pop.ep_until,
+            pop.ep_operator, pop.ep_segment, pop.ep_known, pop.ep_service, pop.prev_id, pop.prev_start,
+            log.reoffence_counts())
+        if who.size:
+            log.add_offences(pop.pid[who], day, dday)
+            self.tally.offences += who.size
+            # The reoffences of episodes a person no longer remembers are counted from the log.
+            flagged = pop.overflow[who]
+            if flagged.any():
+                log.count(log.overflow_hits(pop.pid[who[flagged]], day[flagged], dday[flagged]))
+        return ended
 
     # --- views for decisions --------------------------------------------------------
     def supervised(self, q0: float) -> np.ndarray:
@@ -596,4 +330,7 @@ def run_quarters(world: World, quarters: int, policy: Policy, routing: Routing) 
     return steps
 
 
-__all__ = ["Entrants", "Policy", "Routing", "Tally", "World", "run_quarters", "status_quo_policy"]
+__all__ = [
+    "CHUNK", "COMPACT_SHARE", "DISPOSAL_DAYS", "FOLLOW_UP_DAYS", "RISK_BANDS", "Entrants", "Policy", "Routing", "Tally",
+    "World", "run_quarters", "status_quo_policy",
+]

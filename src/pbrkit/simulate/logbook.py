@@ -128,6 +128,12 @@ class Logbook:
             ids, n = np.unique(episode_ids, return_counts=True)
             self.counts[ids] += n.astype(np.int32)
 
+    def reoffence_counts(self, room: int = 0) -> np.ndarray:
+        """The proven reoffences of every episode numbered so far and of `room`
+        more, for the kernel to add to in place."""
+        self._ensure(self.next_id + room)
+        return self.counts
+
     def overflow(self, pid: np.ndarray, episode: np.ndarray, start: np.ndarray) -> None:
         """Episodes a person no longer remembers while their follow-up runs: kept
         here, by person, so their reoffences are still counted (`overflow_hits`)."""

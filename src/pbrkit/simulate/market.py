@@ -20,8 +20,9 @@ re-procurement cost to the commissioner.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 
 import numpy as np
 from scipy.special import ndtr
@@ -30,7 +31,7 @@ from pbrkit.contracts import design as library_design
 from pbrkit.contracts.schema import Contract, Design
 from pbrkit.pay.statement import Statement
 from pbrkit.simulate.behaviour import Valuation, status_quo_event_cost
-from pbrkit.simulate.incentives import CohortView, ContractTerms, expected_payment, marginal_values
+from pbrkit.simulate.incentives import CohortView, ContractTerms, expected_payment, marginal_values, service_values
 from pbrkit.simulate.kernel import RISK_BANDS, Routing, Tally
 from pbrkit.simulate.params import ModelParams
 from pbrkit.simulate.world import N_AREAS, NPS, POLR, POLR_ID, PROVIDERS, StartingWorld
@@ -260,16 +261,15 @@ class Market:
         mix = mix / max(mix.sum(), 1.0)
         returns = (1 - world.forecast_episodes[NPS] / max(world.forecast_episodes.sum(), 1.0)) * min(
             1.0, p.crc_share_actual / p.crc_share_forecast)
-        prev = max(q - 1, 0)
         areas = [a for a in range(N_AREAS) if self.alive[a]]
-        views, applies = {}, {}
+        view_at, applies = {}, {}  # view_at[a](multiplier=r): the cohort's view at a believed multiplier
         for a in areas:
             t = self.terms[a]
             n, sum_p, sum_pq, sum_mu = self.cohort[a]
             levels = self.level_share[a] if self.level_share[a].size == t.level_weights.size else \
                 np.full(t.level_weights.size, 1.0 / t.level_weights.size)
-            views[a] = CohortView(n, sum_p, sum_pq, sum_mu, world.model.phi_, self.drift_b[a], self.drift_f[a],
-                                  self.multiplier[prev, a], self.fees_hat[a], levels)
+            view_at[a] = partial(CohortView, n, sum_p, sum_pq, sum_mu, world.model.phi_, self.drift_b[a],
+                                 self.drift_f[a], fees=self.fees_hat[a], level_share=levels)
             applies[a] = []
             for i, term in enumerate(t.service):
                 a_i = 1.0 if term.target_share is None else float(
@@ -279,13 +279,14 @@ class Market:
                 fee = t.marginal_fee(qa, mix, 4 * self.last_episodes[a])
                 margin[a] = p.fee_foresight * returns * (fee - self.costs.per_episode_variable)
 
+        services = {a: service_values(self.terms[a], audit_rate=p.audit_rate, proper_fail=self._proper_fail,
+                                      service_applies=applies[a]) for a in areas}
+
         def marginal(a: int, multiplier: float):
-            view = replace(views[a], multiplier=multiplier)
-            return marginal_values(self.terms[a], qa, view, audit_rate=p.audit_rate,
-                                   proper_fail=self._proper_fail, service_applies=applies[a])
+            return marginal_values(self.terms[a], qa, view_at[a](multiplier=multiplier), services[a])
 
         def payment(a: int, multiplier: float) -> float:
-            return expected_payment(self.terms[a], qa, replace(views[a], multiplier=multiplier))
+            return expected_payment(self.terms[a], qa, view_at[a](multiplier=multiplier))
 
         deciding = self.alive & (self.kind != PUBLIC) & (p.behaviour == "optimise")
         # Cash for discretionary effort: reserves above a buffer, plus expected

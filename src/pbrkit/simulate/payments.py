@@ -19,6 +19,7 @@ import datetime as dt
 from collections.abc import Iterable
 
 import numpy as np
+from numba import njit
 
 from pbrkit.contracts.schema import Contract
 from pbrkit.pay import PaymentInputs
@@ -30,10 +31,28 @@ from pbrkit.simulate.world import BASELINE, StartingWorld, day_number
 from pbrkit.standard.schema import SENTENCES
 
 EPOCH = dt.date(1970, 1, 1)
+#: What `service_counts` reads of a service event.
+SERVICE_FIELDS = ("kind", "due", "done", "complete", "provider")
+#: What it tells of a provider's events due in a quarter, in this order.
+SERVICE_COUNTS = ("due", "pending", "missing", "late", "incomplete", "met")
 
 
 def quarter_of_day(days: np.ndarray) -> np.ndarray:
-    """`quarter_index` of each epoch day."""
+    """`quarter_index` of each epoch day.
+
+    Calendar arithmetic on datetime64 is slow per element, and a quarter's
+    episodes and events span a few years of days among hundreds of thousands
+    of rows, so whole-day arrays are answered from a table of their span."""
+    days = np.asarray(days)
+    if days.size == 0 or days.dtype.kind not in "iu":
+        return _calendar_quarter(days)
+    lo, hi = int(days.min()), int(days.max())
+    if hi - lo >= days.size:
+        return _calendar_quarter(days)
+    return _calendar_quarter(np.arange(lo, hi + 1))[days - lo]
+
+
+def _calendar_quarter(days: np.ndarray) -> np.ndarray:
     months = np.asarray(days, dtype="datetime64[D]").astype("datetime64[M]").astype(np.int64) + 1970 * 12
     return months // 3
 
@@ -70,8 +89,8 @@ def case_month_spans(start: np.ndarray, months: int, moved: np.ndarray) -> tuple
 
 
 def service_counts(events: dict[str, np.ndarray], transfer_day: np.ndarray, transfer_to: np.ndarray,
-                   rule: ServiceRule, as_of: int, providers: tuple[str, ...],
-                   quarter: int | None = None) -> dict[tuple[str, int], dict[str, int]]:
+                   rule: ServiceRule, as_of: int, providers: tuple[str, ...]
+                   ) -> dict[tuple[str, int], dict[str, int]]:
     """`pbrkit.pay.inputs._service_counts` on the log's events: by the provider
     responsible on the due date (transfers move responsibility) and the quarter due
     (`events["due_quarter"]` when given, else computed)."""
@@ -79,35 +98,46 @@ def service_counts(events: dict[str, np.ndarray], transfer_day: np.ndarray, tran
     if kind not in EVENT_KINDS or events["due"].size == 0:
         return {}
     due_q = events["due_quarter"] if "due_quarter" in events else quarter_of_day(events["due"])
-    sel = events["kind"] == EVENT_KINDS.index(kind)
-    if quarter is not None:
-        sel &= due_q == quarter
-    if not sel.any():
-        return {}
-    due, done, complete = events["due"][sel], events["done"][sel], events["complete"][sel]
-    moved = transfer_day[sel] <= due
-    provider = np.where(moved, transfer_to[sel], events["provider"][sel]).astype(np.int64)
-    deadline = due + days_allowed
-    is_done = done >= 0
-    on_time = is_done & (done <= deadline)
-    incomplete = (complete == 0) & incomplete_is_failure
-    pending = ~is_done & (deadline > as_of)
-    parts = {
-        "due": np.ones(due.size, dtype=bool), "pending": pending, "missing": ~is_done & ~pending,
-        "late": is_done & ~on_time, "incomplete": on_time & incomplete, "met": on_time & ~incomplete,
-    }
-    q = due_q[sel]
-    q0 = int(q.min())
-    width = int(q.max()) - q0 + 1
-    slot = provider * width + (q - q0)
-    n = len(providers) * width
-    counts = {name: np.bincount(slot, weights=v.astype(float), minlength=n).astype(np.int64)
-              for name, v in parts.items()}
+    q0, width, counts = _service_tally(
+        EVENT_KINDS.index(kind), days_allowed, incomplete_is_failure, as_of, events["kind"], events["due"],
+        events["done"], events["complete"], events["provider"], transfer_day, transfer_to, due_q, len(providers))
     out = {}
-    for s in np.flatnonzero(counts["due"]):
+    for s in np.flatnonzero(counts[:, 0]):
         p, k = divmod(int(s), width)
-        out[(providers[p], q0 + k)] = {name: int(c[s]) for name, c in counts.items()}
+        out[(providers[p], q0 + k)] = dict(zip(SERVICE_COUNTS, counts[s].tolist(), strict=True))
     return out
+
+
+@njit(cache=True)
+def _service_tally(code, days_allowed, incomplete_is_failure, as_of, kind, due, done, complete, provider,
+                   transfer_day, transfer_to, due_q, n_providers):
+    """One pass over the events of kind `code`: (first quarter, quarters,
+    counts per provider x quarter in `SERVICE_COUNTS` order). An event due is
+    pending while its deadline is after the as-of date, else missing if not
+    done; a done one is late after its deadline, else incomplete when found
+    empty (and that counts as failure), else met."""
+    q0, q1 = np.int64(1) << 62, -(np.int64(1) << 62)
+    for i in range(kind.size):
+        if kind[i] == code:
+            q0, q1 = min(q0, due_q[i]), max(q1, due_q[i])
+    width = max(q1 - q0 + 1, 1)
+    counts = np.zeros((n_providers * width, 6), np.int64)
+    for i in range(kind.size):
+        if kind[i] != code:
+            continue
+        responsible = transfer_to[i] if transfer_day[i] <= due[i] else provider[i]
+        deadline = due[i] + days_allowed
+        tally = counts[responsible * width + (due_q[i] - q0)]
+        tally[0] += 1
+        if done[i] < 0:
+            tally[1 if deadline > as_of else 2] += 1
+        elif done[i] > deadline:
+            tally[3] += 1
+        elif complete[i] == 0 and incomplete_is_failure:
+            tally[4] += 1
+        else:
+            tally[5] += 1
+    return q0, width, counts
 
 
 class PaymentBook:
@@ -214,11 +244,19 @@ class PaymentBook:
         `events` must hold every event due in q; `transfers` is (day, to) per event."""
         for m in self.months:
             self.case_months[m].update(self._case_months_in(m, q))
+        if not self.rules:
+            return
+        # The events due in q, picked once for every rule.
+        due_q = events["due_quarter"] if "due_quarter" in events else quarter_of_day(events["due"])
+        now = due_q == q
+        if not now.all():
+            rows = np.flatnonzero(now)
+            events = {f: events[f][rows] for f in SERVICE_FIELDS}
+            due_q, transfers = due_q[rows], (transfers[0][rows], transfers[1][rows])
+        events = events | {"due_quarter": due_q}
         when = day_number(as_of)
-        if self.rules and "due_quarter" not in events:
-            events = {**events, "due_quarter": quarter_of_day(events["due"])}
         for rule in self.rules:
-            self.service[rule].update(service_counts(events, *transfers, rule, when, self.providers, quarter=q))
+            self.service[rule].update(service_counts(events, *transfers, rule, when, self.providers))
 
     def add_cohort(self, rows: dict[str | None, dict[tuple[str, str], list[dict]]]) -> None:
         for seg, by_key in rows.items():

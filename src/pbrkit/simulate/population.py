@@ -3,7 +3,8 @@
 A national world holds about half a million people who can still offend or
 are still supervised, and a million more arrive over seven years; the
 kernel touches every one of them every quarter. Parallel typed arrays, not
-objects, keep each step a handful of vectorised passes. People whose
+objects, keep each step a few passes of compiled loops (`kernel_jit`) and
+NumPy over columns. People whose
 criminal career is over and who have nothing pending leave the arrays
 (`compact`), and new entrants join them (`extend`), so the arrays hold only
 the live population.
@@ -22,8 +23,9 @@ RING = 4
 AT_LIBERTY = 0  # in a spell at liberty (offending, perhaps supervised)
 WAITING = 1  # in custody, or not yet arrived: a spell starts at `next_start`
 
-#: Every column: dtype and the value a new row takes when not given.
-FIELDS: dict[str, tuple[type, object]] = {
+#: Every column: dtype (a sub-array dtype for a 2-D column) and the value a
+#: new row takes when not given.
+FIELDS: dict[str, tuple[object, object]] = {
     # who the person is (fixed for life)
     "pid": (np.int64, -1),  # global person number (person_id = P%08d)
     "female": (np.bool_, False),
@@ -62,9 +64,9 @@ FIELDS: dict[str, tuple[type, object]] = {
     "ep_service": (np.float64, 1.0),  # multiplier on offending from the service events
     "ep_term": (np.bool_, False),  # the episode's cohort is one the contract pays for
     # the episodes before it, whose follow-up may still be running: a ring of
-    # RING slots, `ring_head` the slot written last
-    **{f"prev{i}_id": (np.int32, -1) for i in range(RING)},
-    **{f"prev{i}_start": (np.int32, 0) for i in range(RING)},
+    # RING slots per person (a row of a 2-D column), `ring_head` the slot written last
+    "prev_id": ((np.int32, (RING,)), -1),
+    "prev_start": ((np.int32, (RING,)), 0),
     "ring_head": (np.int8, 0),
     "overflow": (np.bool_, False),  # has an older episode still in follow-up (Logbook.overflow)
     # offences on the person's latest offence day (an episode starting that day,
@@ -120,7 +122,7 @@ class Population:
         rows = np.flatnonzero(keep)
         for name in FIELDS:
             store = self._store[name]
-            store[:m] = store.take(rows)
+            store[:m] = store.take(rows, axis=0)
         self.n = m
         self._view()
 

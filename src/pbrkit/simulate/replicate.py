@@ -30,14 +30,24 @@ from pbrkit.pay.quarters import last_day, maturity_quarter, quarter_index, quart
 from pbrkit.simulate import draws
 from pbrkit.simulate.arrivals import draw_entrants
 from pbrkit.simulate.behaviour import decide, status_quo_event_cost
-from pbrkit.simulate.cohorts import CohortSums, cohort_measure, counted
+from pbrkit.simulate.cohorts import CohortSums, cohort_measure, counted, person_order, pooled
 from pbrkit.simulate.kernel import RISK_BANDS, Routing, Tally, World, status_quo_policy
+from pbrkit.simulate.logbook import EVENT_DTYPES
 from pbrkit.simulate.market import PRIME, SUBCONTRACTOR, Market, reference_design
 from pbrkit.simulate.params import ModelParams
-from pbrkit.simulate.payments import PaymentBook, statement_date
+from pbrkit.simulate.payments import SERVICE_FIELDS, PaymentBook, statement_date
 from pbrkit.simulate.record import METRICS, ReplicateResult
 from pbrkit.simulate.spells import TIER_HIGH
-from pbrkit.simulate.world import AREA_IDS, N_AREAS, NPS, POLR, PROVIDERS, StartingWorld, cell_levels
+from pbrkit.simulate.world import (
+    AREA_IDS,
+    N_AREAS,
+    NPS,
+    POLR,
+    PROVIDERS,
+    StartingWorld,
+    cell_levels,
+    quarter_start_day,
+)
 
 TRANSFER_REASONS = ("provider_failure",)
 
@@ -49,16 +59,12 @@ class Outcomes:
     def __init__(self):
         self.offenders = self.reoffenders = self.reoffences = 0
 
-    def add(self, episodes: dict[str, np.ndarray], reoffences: np.ndarray) -> None:
-        low = episodes["tier"] != TIER_HIGH
-        if not low.any():
-            return
-        pid, start, ids = episodes["pid"][low], episodes["start"][low], episodes["id"][low]
-        rows = counted(np.zeros(pid.size, dtype=np.int64), pid, start, ids)
-        n = reoffences[low][rows]
-        self.offenders += rows.size
-        self.reoffenders += int((n > 0).sum())
-        self.reoffences += int(n.sum())
+    def add(self, episodes: dict[str, np.ndarray], reoffences: np.ndarray, by_person: np.ndarray) -> None:
+        """A matured cohort, with its rows' `person_order`."""
+        offenders, reoffenders, n = pooled(by_person, episodes["tier"] != TIER_HIGH, episodes["pid"], reoffences)
+        self.offenders += offenders
+        self.reoffenders += reoffenders
+        self.reoffences += n
 
     @property
     def binary_rate(self) -> float:
@@ -101,6 +107,7 @@ class Run:
         every = list(self.contracts.values()) + ([self.polr] if self.polr else [])
         self.book = PaymentBook(world, every, PROVIDERS)
         self.payable = {a: payable_set(c, world, n_quarters) for a, c in self.contracts.items()}
+        self.polr_payable = payable_set(self.polr, world, n_quarters) if self.polr else set()
         self.ref_weights = np.array([float(ref.fee.sentence_weights.get(s, 1)) for s in
                                      ("custody_short", "custody_long", "community_order", "suspended_sentence")])
         self.ref_price = float(ref.fee.per_episode)
@@ -133,7 +140,7 @@ class Run:
         rows = sim.supervised(float(sim.qdays[q]))
         supervised = np.bincount(sim.pop.ep_operator[rows], minlength=m.n_ops).astype(float)
         valuation = m.valuation(q, supervised)
-        policy, mu, _ = decide(sim, q, valuation, self.params, self.sq_cost)
+        policy, mu, _ = decide(sim, q, rows, valuation, self.params, self.sq_cost)
         m.mu = mu
         return policy
 
@@ -160,8 +167,7 @@ class Run:
         clock = self._lap("kernel", clock)
         ep = log.episodes[q]
         self.book.add_episodes(ep)
-        parts = [log.events[k] for k in (q - 1, q) if k in log.events]
-        events = {f: np.concatenate([p[f] for p in parts]) for f in parts[0]}
+        events = self._events_due(q, qa)
         as_of = statement_date(qa, params.statement_lag_days)
         self.book.close_quarter(qa, events, log.transferred(events["episode"]), as_of)
         in_term = q < self.term
@@ -176,13 +182,14 @@ class Run:
 
             ep_c = log.episodes[c]
             reoffences = log.reoffences(ep_c["id"])
+            by_person = person_order(ep_c["pid"], ep_c["start"], ep_c["id"])
             rows = cohort_measure(ep_c, reoffences, world.cell_p, world.cell_mu, world.model.phi_,
-                                  quarter_label(world.start_quarter + c), PROVIDERS, self.book.segments)
+                                  quarter_label(world.start_quarter + c), PROVIDERS, self.book.segments, by_person)
             self.book.add_cohort(rows)
             if market is not None:
                 market.observe_result(c, rows[None])
             if c < self.term:
-                self.outcomes.add(ep_c, reoffences)
+                self.outcomes.add(ep_c, reoffences, by_person)
             log.forget(c)
         clock = self._lap("measures", clock)
         # Statements.
@@ -195,7 +202,7 @@ class Run:
                 self.paid += statements[a].total / 100.0
                 self.statements[(contract.id, label)] = statements[a].total
         polr = None
-        if self.polr is not None and qa in payable_set(self.polr, world, self.n_quarters):
+        if qa in self.polr_payable:
             polr = statement(self.polr, None, label, as_of, inputs=inputs)
             self.statements[(self.polr.id, label)] = polr.total
         clock = self._lap("statements", clock)
@@ -203,6 +210,25 @@ class Run:
             failed = market.settle(q, tally, policy.effort, policy.relative, statements, polr)
             self._fail(q, failed)
         self._lap("books", clock)
+
+    def _events_due(self, q: int, qa: int) -> dict[str, np.ndarray]:
+        """The service events due in quarter qa (each logged in this quarter or
+        the one before): all that the quarter's service levels count, and none
+        when no contract has a service level."""
+        log = self.sim.log
+        fields = ("episode", *SERVICE_FIELDS)
+        if not self.book.rules:
+            return {f: np.zeros(0, dtype=EVENT_DTYPES[f]) for f in fields}
+        first, after = quarter_start_day(qa), quarter_start_day(qa + 1)
+        parts = []
+        for k in (q - 1, q):
+            if k in log.events:
+                day = log.events[k]["due"]
+                due = np.flatnonzero((day >= first) & (day < after))
+                parts.append({f: log.events[k][f][due] for f in fields})
+        events = {f: np.concatenate([p[f] for p in parts]) for f in fields}
+        events["due_quarter"] = np.full(events["due"].size, qa)
+        return events
 
     def _lap(self, part: str, since: float) -> float:
         now = time.perf_counter()
