@@ -41,6 +41,7 @@ from pbrkit.simulate.population import AT_LIBERTY, FIELDS, RING, WAITING, Popula
 from pbrkit.simulate.spells import SYNTH, spell_model
 from pbrkit.simulate.world import (
     AGE_CUTS,
+    N_CELLS,
     NPS,
     N_AREAS,
     PRIOR_CUTS,
@@ -146,7 +147,7 @@ class World:
             status_quo_quality=params.status_quo_quality, plan_days_before=_PLAN_DAYS_BEFORE,
             induction_due_days=SYNTH.induction_due_days, supervision_days=float(params.supervision_days),
         )
-        self.level_of_cell = self.level_of(np.arange(start.cell_p.size))
+        self.level_of_cell = self.level_of(np.arange(N_CELLS))
         self.pop = self._initial_population()
         self.tally = Tally(n_ops, self.n_seg)
 
@@ -264,12 +265,12 @@ class World:
         if rows.size == 0:
             return
         ids = log.new_ids(rows.size)
-        start, provider, age, tier, cell, operator, rq = opened.reshape(-1, 7).T
+        start, provider, age, tier, cell, operator, rq = opened.reshape(-1, kernel_jit.EPISODE_COLUMNS).T
         log.add_episodes(id=ids, pid=pop.pid[rows], start=start, provider=provider, area=pop.area[rows],
                          sentence=pop.next_sentence[rows], tier=tier, age=age, female=pop.female[rows],
                          prior=pop.sp_prior[rows], cell=cell, operator=operator, rq=rq,
                          term=np.full(rows.size, cases.paid_cohort))
-        episode, kind, due, done, complete, proper, op = events.reshape(-1, 7).T
+        episode, kind, due, done, complete, proper, op = events.reshape(-1, kernel_jit.EVENT_COLUMNS + 1).T
         log.add_events(episode=ids[episode], kind=kind, due=due, done=done, complete=complete,
                        proper=proper.astype(bool), operator=op, provider=provider[episode])
         tally.episodes += np.bincount(operator, minlength=self.n_ops)

@@ -45,8 +45,9 @@ from numba.extending import get_cython_function_address, intrinsic
 CHUNK = 4
 FOLLOW_UP_DAYS = 365  # an offence counts 0..364 days after the start
 DISPOSAL_DAYS = 547  # ... if disposed of at most this long after it
-#: Rows ahead of the whole-population pass whose offending columns are fetched early.
-PREFETCH_ROWS = 32
+#: How far ahead `_prefetch` asks for a person's columns: rows of a pass over
+#: everyone, and people of a list of rows.
+PREFETCH_ROWS, PREFETCH_PEOPLE = 32, 16
 AT_LIBERTY, WAITING = 0, 1  # `population`'s phases
 EVENT_COLUMNS = 6  # a service event's episode, due day, done day, complete, proper, operator
 EPISODE_COLUMNS = 7  # a new episode's start, provider, age, tier, case-mix cell, operator, risk quintile
@@ -57,22 +58,24 @@ _ndtri = types.ExternalFunction("pbrkit_scipy_ndtri", types.float64(types.float6
 
 
 @intrinsic
-def _prefetch(typingctx, column, row):
-    """Ask the CPU to bring a row of a column into cache ahead of its use (the
-    results do not change): a person's offending columns are read only if
-    they offend, too seldom for the CPU to see the pattern, and too late to
-    wait for memory."""
+def _prefetch(typingctx, row, *columns):
+    """Ask the CPU to bring `row` of each column into cache ahead of its use
+    (no effect on results). A loop over scattered people (those who offend,
+    those whose spell starts) would otherwise wait on memory for each of
+    their columns in turn."""
+    columns = columns[0] if len(columns) == 1 and isinstance(columns[0], types.BaseTuple) else columns  # as one tuple
+
     def codegen(context, builder, signature, args):
-        ty = signature.args[0]
-        array = context.make_array(ty)(context, builder, args[0])
-        first = [args[1]] + [context.get_constant(types.intp, 0)] * (ty.ndim - 1)
-        address = cgutils.get_item_pointer(context, builder, ty, array, first, wraparound=False)
         i32, bytes_ = llvm_ir.IntType(32), llvm_ir.IntType(8).as_pointer()
         prefetch = cgutils.get_or_insert_function(
             builder.module, llvm_ir.FunctionType(llvm_ir.VoidType(), [bytes_, i32, i32, i32]), "llvm.prefetch.p0")
-        builder.call(prefetch, [builder.bitcast(address, bytes_), i32(0), i32(3), i32(1)])  # a read, kept, data
+        for n, ty in enumerate(signature.args[1]):
+            array = context.make_array(ty)(context, builder, builder.extract_value(args[1], n))
+            first = [args[0]] + [context.get_constant(types.intp, 0)] * (ty.ndim - 1)
+            address = cgutils.get_item_pointer(context, builder, ty, array, first, wraparound=False)
+            builder.call(prefetch, [builder.bitcast(address, bytes_), i32(0), i32(3), i32(1)])  # a read, kept, data
         return context.get_dummy_value()
-    return types.void(column, types.intp), codegen
+    return types.void(row, types.StarArgTuple(columns)), codegen
 
 
 class Purposes(NamedTuple):
@@ -355,17 +358,9 @@ def offend(idx, everyone, key, purpose, m, q0, q1, relative,
     log, n = np.empty(4 * (n_people // 4 + 64), np.int64), np.int64(0)  # rows of (row, day, disposal day, round)
     for i in range(n_people):
         r = i if everyone else idx[i]
-        if everyone and r + PREFETCH_ROWS < n_people:
-            ahead = r + PREFETCH_ROWS
-            _prefetch(pid, ahead)
-            _prefetch(n_off, ahead)
-            _prefetch(sentencing, ahead)
-            _prefetch(sp_count, ahead)
-            _prefetch(last_day, ahead)
-            _prefetch(last_day_n, ahead)
-            _prefetch(ep_start, ahead)
-            _prefetch(prev_id, ahead)
-            _prefetch(prev_start, ahead)
+        if everyone and r + PREFETCH_ROWS < n_people:  # the columns read only for those who offend
+            _prefetch(r + PREFETCH_ROWS, pid, n_off, sentencing, sp_count, last_day, last_day_n, ep_start, prev_id,
+                      prev_start)
         # The hazard the quarter offers over [a, cap), against the hazard left.
         if everyone:
             a = max(sp_start[r], q0)
@@ -506,7 +501,12 @@ def start_spells(idx, key, purpose, m, ev, cases, q0, q1, quality, proper_cost, 
     rows, opened, n = np.empty(idx.size, np.int64), np.empty(EPISODE_COLUMNS * idx.size, np.int64), 0
     events, n_events = np.empty(kinds * idx.size * EVENT_COLUMNS, np.int64), np.zeros(kinds, np.int64)
     tallies = np.zeros(4 * kinds * n_ops)
-    for r in idx:
+    for i in range(idx.size):
+        r = idx[i]
+        if i + PREFETCH_PEOPLE < idx.size:  # the wide columns (narrow ones share cache lines between people)
+            _prefetch(idx[i + PREFETCH_PEOPLE], ep_id, ep_start, ep_until, ep_known, next_start, pid, entry_age,
+                      entry_day, first_age, harm, frailty, sp_start, sp_rate, rate_day, sp_sentencing, stop,
+                      ep_service, prev_id, prev_start)
         if ep_id[r] >= 0:
             # The current episode ends: its supervised time this quarter into the
             # tally, and it goes to the person's ring (the slot after the last
