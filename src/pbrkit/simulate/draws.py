@@ -19,7 +19,6 @@ operations per number, vectorised) and its output passes BigCrush.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import ndtri
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -40,8 +39,8 @@ OFFENCE_TYPE, HIGH_RISK, ONE_OFF, ALLOCATION, SUBCONTRACT = 10, 11, 12, 13, 14
 EVENT_PROPER, EVENT_LATE, EVENT_LATE_DAYS, EVENT_NOT_DONE, EVENT_AUDIT = 20, 24, 28, 32, 36
 
 
-def uniform(key: np.uint64, person: np.ndarray, counter: np.ndarray | int, purpose: int) -> np.ndarray:
-    """Uniform numbers in (0, 1), one per address (person[i], counter[i], purpose)."""
+def _mix(key: np.uint64, person: np.ndarray, counter: np.ndarray | int, purpose: int) -> np.ndarray:
+    """The 64 mixed bits at each address (person[i], counter[i], purpose)."""
     p = np.asarray(person).astype(np.uint64)
     c = np.asarray(counter).astype(np.uint64)
     x = (p << _PERSON_SHIFT) | (c << _COUNTER_SHIFT) | np.uint64(purpose)
@@ -53,6 +52,12 @@ def uniform(key: np.uint64, person: np.ndarray, counter: np.ndarray | int, purpo
     x ^= x >> _S27
     x *= _M2
     x ^= x >> _S31
+    return x
+
+
+def uniform(key: np.uint64, person: np.ndarray, counter: np.ndarray | int, purpose: int) -> np.ndarray:
+    """Uniform numbers in (0, 1), one per address (person[i], counter[i], purpose)."""
+    x = _mix(key, person, counter, purpose)
     x >>= _S11
     u = x.astype(np.float64)
     u += 0.5
@@ -64,16 +69,7 @@ def uniform_pair(key: np.uint64, person: np.ndarray, counter: np.ndarray | int, 
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Two independent uniforms per address from one hash (32 bits each, in
     (0, 1)): for the draws every offence needs, at half the cost."""
-    p = np.asarray(person).astype(np.uint64)
-    c = np.asarray(counter).astype(np.uint64)
-    x = (p << _PERSON_SHIFT) | (c << _COUNTER_SHIFT) | np.uint64(purpose)
-    x *= _GOLDEN
-    x += key
-    x ^= x >> _S30
-    x *= _M1
-    x ^= x >> _S27
-    x *= _M2
-    x ^= x >> _S31
+    x = _mix(key, person, counter, purpose)
     hi = (x >> np.uint64(32)).astype(np.float64)
     lo = (x & np.uint64(0xFFFFFFFF)).astype(np.float64)
     scale = 1.0 / 4294967296.0
@@ -85,23 +81,9 @@ def exponential(key: np.uint64, person: np.ndarray, counter: np.ndarray | int, p
     return -np.log(uniform(key, person, counter, purpose))
 
 
-def normal(key: np.uint64, person: np.ndarray, counter: np.ndarray | int, purpose: int) -> np.ndarray:
-    """Standard normal numbers at the addresses (inverse CDF of the uniform)."""
-    return ndtri(uniform(key, person, counter, purpose))
-
-
-def categorical(u: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    """Category of each uniform under probabilities `probs` (rows or one row)."""
-    cum = np.cumsum(probs, axis=-1)
-    if cum.ndim == 1:
-        return np.minimum(np.searchsorted(cum / cum[-1], u, side="right"), len(cum) - 1)
-    cum = cum / cum[:, -1:]
-    return np.minimum((u[:, None] >= cum).sum(axis=1), cum.shape[1] - 1)
-
-
 def replicate_key(rng: np.random.Generator) -> np.uint64:
     """The key of a replicate's common random numbers, drawn from its generator."""
     return np.uint64(rng.integers(0, 2**63, dtype=np.int64))
 
 
-__all__ = ["categorical", "exponential", "normal", "replicate_key", "uniform", "uniform_pair"]
+__all__ = ["exponential", "replicate_key", "uniform", "uniform_pair"]
