@@ -25,7 +25,9 @@ export COLUMNS ?= 120
 # with a funnel plot (demo-out/funnel.html); then pay every CRC under the
 # tr2014 and staged designs into a SQLite ledger, verify its hash chain, list
 # the staged design's renewals, and end with one provider's statements under
-# each design (tables, plus printable HTML in demo-out/). Last, the wind tunnel:
+# each design (tables, plus printable HTML in demo-out/). Then plant a service
+# with a known effect (demo-out/service/planted.json) and evaluate it with a
+# matched comparison (demo-out/evaluation/report.html). Last, the wind tunnel:
 # simulate the national market (at a twentieth of its size) under tr2014, staged
 # and accelerator, 20 replicates each, and write the comparison report
 # (demo-out/compare.html, opens offline) and its metrics (demo-out/compare/).
@@ -45,6 +47,8 @@ demo: $(STAMP)
 		--format html --out $(DEMO)/statement-tr2014-crc-wales-2017Q1.html
 	$(BIN)/pbrkit statement --db $(LEDGER) --provider crc-wales --contract staged-crc-wales --period 2017Q1 \
 		--format html --out $(DEMO)/statement-staged-crc-wales-2017Q1.html
+	$(BIN)/pbrkit plant-service $(DEMO)/data --out $(DEMO)/service --share 0.03 --reduction 0.25 --seed 1
+	$(BIN)/pbrkit evaluate $(DEMO)/service/data --treated $(DEMO)/service/treated.csv --out $(DEMO)/evaluation
 	$(BIN)/pbrkit compare tr2014 staged accelerator --replicates 20 --scale 0.05 --seed 1 \
 		--out $(DEMO)/compare.html --metrics-dir $(DEMO)/compare
 

@@ -636,7 +636,101 @@ WORKERS_HELP = "Local worker processes (default: one per CPU; 1 runs in this pro
 RAY_HELP = "Run replicates on Ray: 'local' starts a local instance, 'auto' or an address joins a cluster."
 
 
-def _sim_fail(message: str, code: int = 2):
+# --- pbrkit evaluate: a matched-comparison impact estimate of a service ------------
+
+
+@app.command()
+def evaluate(
+    data_dir: Annotated[Path, typer.Argument(metavar="DATA", help="A data-standard directory.")],
+    treated: Annotated[Path, typer.Option(
+        "--treated", help="The episodes the service worked with: a CSV with an episode_id column, "
+                          "or one episode_id per line.")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for report.html and results.json.")],
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Date the data are complete to, YYYY-MM-DD (default: the latest date in the data).")
+    ] = None,
+    caliper: Annotated[float, typer.Option(
+        min=0.0, help="Caliper in standard deviations of the logit of the propensity score.")] = 0.2,
+    neighbours: Annotated[int, typer.Option(min=1, max=20, help="Comparison episodes per treated episode.")] = 1,
+    replace: Annotated[bool, typer.Option(
+        "--replace/--no-replace", help="Match with replacement (a comparison episode may serve several).")
+    ] = False,
+    same_period: Annotated[bool, typer.Option(
+        "--same-period", help="Only compare with episodes starting between the first and last treated start.")
+    ] = False,
+    same_areas: Annotated[bool, typer.Option(
+        "--same-areas", help="Only compare with episodes in the areas the treated episodes are in.")
+    ] = False,
+) -> None:
+    """Did the service's participants reoffend less than similar people? A matched-comparison estimate."""
+    from pbrkit.evaluate import TooFewMatched, UnknownEpisodes
+    from pbrkit.evaluate import evaluate as run_evaluation
+    from pbrkit.evaluate.treated import TreatedFileError, read_treated
+    from pbrkit.report.evaluation import write_evaluation
+
+    try:
+        listed = read_treated(treated)
+    except TreatedFileError as exc:
+        _fail(str(exc))
+    data = _load_or_exit(data_dir)
+    try:
+        result = run_evaluation(data, listed.ids, as_of=as_of, caliper=caliper, neighbours=neighbours,
+                                replace=replace, same_period=same_period, same_areas=same_areas)
+    except UnknownEpisodes as exc:
+        _fail(str(listed.unknown(exc.ids)))
+    except TooFewMatched as exc:
+        _fail(f"No estimate: {exc}")
+    except ValueError as exc:
+        _fail(str(exc))
+    results, report = write_evaluation(out, result)
+    table = result.outcome_table()
+    console.print(table.select("outcome", "treated", "comparison", "difference", "ci_low", "ci_high", "p_value"))
+    for line in (result.matching_sentence, *result.sentences, result.balance_sentence, *result.notes):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    console.print(f"Wrote {report} and {results}", markup=False, highlight=False)
+
+
+@app.command("plant-service")
+def plant_service_cmd(
+    data_dir: Annotated[Path, typer.Argument(metavar="DATA", help="A data-standard directory.")],
+    out: Annotated[Path, typer.Option(
+        "--out", help="Directory for the planted dataset (data/), treated.csv and planted.json.")],
+    share: Annotated[float, typer.Option(help="About this share of mature episodes take part.")] = 0.03,
+    reduction: Annotated[float, typer.Option(
+        help="Share of the participants' reoffending the service prevents (0 plants no effect).")] = 0.25,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed plants the same service.")] = 1,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Date the data are complete to (default: the latest date in the data).")] = None,
+) -> None:
+    """Plant a service with a known effect in a dataset, to check an evaluation against the truth."""
+    import json
+
+    from pbrkit.evaluate.planted import plant_service
+    from pbrkit.measure import latest_date
+    from pbrkit.measure.periods import parse_date
+    from pbrkit.report.page import write_atomic
+    from pbrkit.synth import write
+
+    data = _load_or_exit(data_dir)
+    try:
+        day = latest_date(data) if as_of is None else parse_date(as_of, "as-of date")
+        planted = plant_service(data, as_of=day, share=share, reduction=reduction, seed=seed)
+    except ValueError as exc:
+        _fail(str(exc))
+    write(planted.data, out / "data", "parquet")
+    write_atomic(out / "treated.csv", "episode_id\n" + "".join(f"{i}\n" for i in planted.treated_ids))
+    write_atomic(out / "planted.json", json.dumps(planted.truth(), indent=2) + "\n")
+    truth = planted.truth()
+    console.print(
+        f"Planted a service with {truth['treated']:,} participants in {out / 'data'}: it prevented the reoffending "
+        f"of {truth['prevented']:,}, so their one-year proven reoffending rate is "
+        f"{-100 * truth['true_binary_rate_difference']:.1f} percentage points lower than it would have been "
+        f"({100 * truth['rate_without_service']:.1f}% without the service). The list is in {out / 'treated.csv'}.",
+        markup=False, highlight=False, soft_wrap=True)
+
+
+
+def _fail(message: str, code: int = 2):
     typer.echo(message, err=True)  # plain text on stderr
     raise typer.Exit(code)
 
@@ -650,7 +744,7 @@ def _parse_sets(items: list[str] | None) -> dict[str, object]:
         key, eq, raw = item.partition("=")
         key = key.strip()
         if not eq or not key:
-            _sim_fail(f"--set {item!r}: write it as key=value, e.g. --set model.audit_rate=0.1")
+            _fail(f"--set {item!r}: write it as key=value, e.g. --set model.audit_rate=0.1")
         try:
             out[key] = json.loads(raw)
         except json.JSONDecodeError:
@@ -667,7 +761,7 @@ def _sim_design(spec: str):
             return load_file(spec)
         return design(spec)
     except ContractError as exc:
-        _sim_fail(str(exc))
+        _fail(str(exc))
 
 
 def _sim_setup(design_specs: list[str], scenarios: list[str] | None, sets: list[str] | None,
@@ -681,21 +775,21 @@ def _sim_setup(design_specs: list[str], scenarios: list[str] | None, sets: list[
     names = [d.name for d in designs]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
-        _sim_fail(f"design {twice[0]!r} is given twice (designs are told apart by name)")
+        _fail(f"design {twice[0]!r} is given twice (designs are told apart by name)")
     overrides = _parse_sets(sets)
     scenarios = list(scenarios or ["base"])
     try:
         executor = make_executor(workers, ray)
     except ValueError as exc:
-        _sim_fail(str(exc))
+        _fail(str(exc))
     try:
         kernel = runner.load_kernel()
     except runner.KernelMissing as exc:
-        _sim_fail(f"the simulation kernel is not available: {exc}", code=1)
+        _fail(f"the simulation kernel is not available: {exc}", code=1)
     try:
         runner.plan(designs, scenarios, overrides, kernel.make_params(), kernel)
     except ValueError as exc:
-        _sim_fail(str(exc))
+        _fail(str(exc))
     return designs, scenarios, overrides, executor, kernel
 
 
@@ -728,9 +822,9 @@ def _sim_run(designs, scenarios, overrides, executor, kernel, *, replicates: int
             return runner.run(designs, scenarios, replicates=replicates, years=years, seed=seed, scale=scale,
                               overrides=overrides, executor=executor, progress=progress, kernel=kernel)
         except RayNotInstalled as exc:
-            _sim_fail(str(exc))
+            _fail(str(exc))
         except ConnectionError as exc:
-            _sim_fail(f"--ray {getattr(executor, 'address', '')}: cannot connect: {exc}")
+            _fail(f"--ray {getattr(executor, 'address', '')}: cannot connect: {exc}")
 
 
 def _summary_table(summary) -> None:
@@ -771,7 +865,7 @@ def simulate(
     from pbrkit.simulate.report import run_sentences
 
     if out.exists() and not out.is_dir():
-        _sim_fail(f"--out {out}: not a directory")
+        _fail(f"--out {out}: not a directory")
     designs, scenarios, overrides, executor, kernel = _sim_setup([design], scenario, sets, workers, ray)
     output = _sim_run(designs, scenarios, overrides, executor, kernel, replicates=replicates, years=years,
                       seed=seed, scale=scale)
@@ -814,7 +908,7 @@ def compare(
     from pbrkit.simulate.report import verdicts, write_report
 
     if out.suffix.lower() not in (".html", ".htm"):
-        _sim_fail(f"--out {out}: the file name must end in .html")
+        _fail(f"--out {out}: the file name must end in .html")
     if from_dirs:
         run_options = {"DESIGN": designs, "--scenario": scenario, "--replicates": replicates, "--years": years,
                        "--seed": seed, "--scale": scale, "--set": sets, "--workers": workers, "--ray": ray,
@@ -822,18 +916,18 @@ def compare(
         given = [name for name, value in run_options.items()
                  if value is not None and not (isinstance(value, (list, tuple)) and not value)]
         if given:
-            _sim_fail(f"--from reports on earlier runs; {', '.join(given)} apply only when compare runs them")
+            _fail(f"--from reports on earlier runs; {', '.join(given)} apply only when compare runs them")
         try:
             metrics, summary, providers = runner.combine_outputs(from_dirs)
         except ValueError as exc:
-            _sim_fail(str(exc))
+            _fail(str(exc))
         if metrics.height == 0:
-            _sim_fail(f"--from {', '.join(map(str, from_dirs))}: the metrics have no rows")
+            _fail(f"--from {', '.join(map(str, from_dirs))}: the metrics have no rows")
     else:
         if not designs:
-            _sim_fail("name at least one DESIGN to compare, or give --from DIR")
+            _fail("name at least one DESIGN to compare, or give --from DIR")
         if metrics_dir is not None and metrics_dir.exists() and not metrics_dir.is_dir():
-            _sim_fail(f"--metrics-dir {metrics_dir}: not a directory")
+            _fail(f"--metrics-dir {metrics_dir}: not a directory")
         chosen, scenarios, overrides, executor, kernel = _sim_setup(designs, scenario, sets, workers, ray)
         output = _sim_run(chosen, scenarios, overrides, executor, kernel,
                           replicates=200 if replicates is None else replicates, years=7 if years is None else years,

@@ -21,15 +21,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Mapping, Sequence
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from pbrkit.report.page import script_json, vega_bundle, write_atomic
 from pbrkit.simulate.record import METRICS
 
 PARKING = 0.9
@@ -576,22 +575,6 @@ def compare_charts(metrics: pl.DataFrame, summary: Mapping[str, Any],
 # --- the page --------------------------------------------------------------------
 
 
-@cache
-def vega_bundle() -> str:
-    """Vega, Vega-Lite (the version Altair writes) and Vega-Embed as one script, from vl-convert."""
-    import altair as alt
-    import vl_convert
-
-    version = "_".join(alt.SCHEMA_VERSION.split(".")[:2])  # "v6.4.1" -> "v6_4"
-    return vl_convert.javascript_bundle(vl_version=version)
-
-
-def _script_json(value: Any) -> str:
-    """JSON safe inside a <script> element (no `</script>` can close it early)."""
-    text = json.dumps(value, allow_nan=False, default=str)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
 def _specs(charts: Mapping[str, Any]) -> dict[str, Any]:
     def clean(v):
         if isinstance(v, dict):
@@ -625,7 +608,7 @@ def compare_html(metrics: pl.DataFrame, summary: Mapping[str, Any], providers: p
         meaning=[(m, MEANING.get(m, "")) for m in METRICS],
         thresholds={"parking": PARKING, "cliff": CLIFF_EDGE, "gaming": percent(GAMING),
                     "failure": percent(FAILURE_RISK)},
-        specs=_script_json(_specs(compare_charts(metrics, summary, providers))),
+        specs=script_json(_specs(compare_charts(metrics, summary, providers))),
         vega=vega_bundle(),
     )
 
@@ -633,17 +616,7 @@ def compare_html(metrics: pl.DataFrame, summary: Mapping[str, Any], providers: p
 def write_report(path: str | Path, metrics: pl.DataFrame, summary: Mapping[str, Any],
                  providers: pl.DataFrame | None = None) -> Path:
     """Write the compare report atomically (a temporary file renamed into place)."""
-    path = Path(path)
-    text = compare_html(metrics, summary, providers)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, compare_html(metrics, summary, providers))
 
 
 __all__ = [
