@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all bench clean
+.PHONY: demo serve test test-all bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,9 +30,12 @@ export COLUMNS ?= 120
 # matched comparison (demo-out/evaluation/report.html). Last, the wind tunnel:
 # simulate the national market (at a twentieth of its size) under tr2014, staged
 # and accelerator, 20 replicates each, and write the comparison report
-# (demo-out/compare.html, opens offline) and its metrics (demo-out/compare/).
+# (demo-out/compare.html, opens offline) and its metrics (demo-out/compare/);
+# then load the programme into the portal's database and print one demo account
+# per role (`make serve`, or `make demo SERVE=1`, serves it).
 # Running it again writes nothing new to the ledger: the runs are idempotent.
 LEDGER := $(DEMO)/ledger.sqlite
+PORTAL_DB := $(DEMO)/portal.sqlite
 demo: $(STAMP)
 	$(BIN)/pbrkit synth --out $(DEMO)/data --start 2011-01-01 --years 7 --scale 0.1 --seed 1
 	$(BIN)/pbrkit validate $(DEMO)/data
@@ -51,6 +54,14 @@ demo: $(STAMP)
 	$(BIN)/pbrkit evaluate $(DEMO)/service/data --treated $(DEMO)/service/treated.csv --out $(DEMO)/evaluation
 	$(BIN)/pbrkit compare tr2014 staged accelerator --replicates 20 --scale 0.05 --seed 1 \
 		--out $(DEMO)/compare.html --metrics-dir $(DEMO)/compare
+	$(BIN)/pbrkit portal-demo $(DEMO)/data --db $(PORTAL_DB) --storage $(DEMO)/portal-files \
+		--report $(DEMO)/compare.html
+	@if [ -n "$(SERVE)" ]; then $(MAKE) --no-print-directory serve; \
+	else echo "Open the portal with: make serve  (or make demo SERVE=1)"; fi
+
+# The portal on the demo's programme, in development mode on http://127.0.0.1:8000.
+serve: $(STAMP)
+	PBRKIT_STORAGE_DIR=$(DEMO)/portal-files $(BIN)/pbrkit serve --db $(PORTAL_DB) --development
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -951,5 +951,140 @@ def compare(
     console.print(f"Wrote {out}", markup=False, highlight=False)
 
 
+# --- pbrkit serve and user: the portal (pbrkit.web) -----------------------------
+
+user_app = typer.Typer(help="Portal accounts: add users.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+PORTAL_DB_HELP = ("The ledger database the portal shares: a SQLite file path or a SQLAlchemy URL "
+                  "(default PBRKIT_DATABASE_URL, else ledger.sqlite).")
+
+
+def _web_or_exit():
+    """The portal's modules, or exit 2 saying how to install them."""
+    try:
+        import pbrkit.web.app  # noqa: F401
+    except ModuleNotFoundError as exc:
+        typer.echo(f"the portal needs pbrkit[web] ({exc.name} is not installed): pip install 'pbrkit[web]'", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(
+    db: Annotated[str | None, typer.Option(help=PORTAL_DB_HELP)] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    development: Annotated[bool, typer.Option(
+        "--development", help="Development mode: a built-in secret key and cookies over plain HTTP.")] = False,
+) -> None:
+    """Run the portal (web pages and the REST API at /api/v1) on the ledger database.
+
+    Applies the portal's database migrations first. Outside --development it
+    needs PBRKIT_SECRET_KEY; every setting is a PBRKIT_ variable (docs/portal.md).
+    """
+    _web_or_exit()
+    import uvicorn
+    from pydantic import ValidationError
+
+    from pbrkit.pay.ledger import LedgerError
+    from pbrkit.web import Settings, create_app
+
+    chosen: dict[str, object] = {} if db is None else {"database_url": db}
+    if development:
+        chosen.update(environment="development", secure_cookies=False)
+    try:
+        settings = Settings(**chosen)
+        application = create_app(settings)
+    except ValidationError as exc:
+        typer.echo("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()), err=True)
+        raise typer.Exit(2) from None
+    except LedgerError as exc:
+        typer.echo(f"--db: {exc}", err=True)
+        raise typer.Exit(2) from None
+    console.print(f"Serving the portal on http://{host}:{port} (API at /api/v1, documented at /api/docs) "
+                  f"with the database {application.state.portal.ledger.where}.", markup=False, highlight=False)
+    uvicorn.run(application, host=host, port=port, log_level="info")
+
+
+PortalRole = _choices("PortalRole", ("commissioner", "provider", "auditor"))
+
+
+@user_app.command("add")
+def user_add(
+    email: Annotated[str, typer.Argument(help="The user's email address (their sign-in name).")],
+    role: Annotated[PortalRole, typer.Option(help="commissioner, provider or auditor.")],
+    provider: Annotated[str | None, typer.Option(help="The provider id, for a provider user (e.g. crc-north).")
+                        ] = None,
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="Read the password from standard input instead of prompting.")] = False,
+    db: Annotated[str | None, typer.Option(help=PORTAL_DB_HELP)] = None,
+) -> None:
+    """Add a portal user; the change is written to the audit log as made from the command line."""
+    _web_or_exit()
+    import os
+    import sys
+
+    from pbrkit.pay.ledger import Ledger, LedgerError
+    from pbrkit.web import accounts, audit
+    from pbrkit.web.database import migrate, portal_engine, session_factory
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    url = db or os.environ.get("PBRKIT_DATABASE_URL") or "ledger.sqlite"
+    try:
+        Ledger(url).close()  # the portal lives in the ledger's database: make sure it is there
+        engine = portal_engine(url)
+    except LedgerError as exc:
+        typer.echo(f"--db {url}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        migrate(engine)
+        with session_factory(engine)() as session:
+            user = accounts.add_user(session, audit.COMMAND_LINE, email=email, role=role.value, password=password,
+                                     provider_id=provider)
+    except accounts.InvalidAccount as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    console.print(f"Added {user.role} {user.email}" + (f" of {user.provider_id}" if user.provider_id else "")
+                  + f" (user {user.id}).", markup=False, highlight=False)
+
+
+@app.command("portal-demo")
+def portal_demo(
+    data_dir: Annotated[Path, typer.Argument(metavar="DATA", help="A data-standard directory (e.g. demo-out/data).")],
+    db: Annotated[str, typer.Option(help=PORTAL_DB_HELP)],
+    storage: Annotated[Path, typer.Option(help="Where the portal keeps uploaded datasets.")] = Path("portal-files"),
+    provider: Annotated[str, typer.Option(help="The provider the demo provider account belongs to.")] = "crc-wales",
+    report: Annotated[Path | None, typer.Option(help="A `pbrkit compare` report to attach to the programme.")
+                      ] = None,
+) -> None:
+    """Load the synthetic programme into a portal database and print one demo account per role."""
+    _web_or_exit()
+    from rich.table import Table
+
+    from pbrkit.web import Settings
+    from pbrkit.web.demo import PROGRAMME, load_demo
+
+    settings = Settings(database_url=db, storage_dir=storage, environment="development", secure_cookies=False)
+    try:
+        made, sentence = load_demo(settings, data_dir, provider_id=provider, report=report)
+    except Exception as exc:  # a demo that cannot load says why and exits 2
+        typer.echo(f"portal-demo: {exc}", err=True)
+        raise typer.Exit(2) from None
+    table = Table(title=f"Demo accounts for programme {PROGRAMME} (development only)")
+    for col in ("role", "email", "password", "provider"):
+        table.add_column(col)
+    for a in made:
+        table.add_row(a.role, a.email, a.password, a.provider_id or "")
+    console.print(table)
+    console.print(sentence, markup=False, highlight=False, soft_wrap=True)
+    console.print(f"Serve it with: PBRKIT_STORAGE_DIR={storage} pbrkit serve --db {db} --development",
+                  markup=False, highlight=False, soft_wrap=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
