@@ -284,10 +284,15 @@ def _outcomes(matches: Matches, both: pl.DataFrame, offences: pl.DataFrame, reof
               reoffended: np.ndarray, logit: np.ndarray, n_t: int) -> dict[str, Estimate]:
     pool_logit = logit[n_t:]
     binary = reoffended.astype(np.float64)
+    reused = len(np.unique(matches.control)) < len(matches.control)
+
+    def variance(y: np.ndarray) -> np.ndarray:
+        # Only a comparison episode in several pairs needs its own outcome variance.
+        return neighbour_variance(pool_logit, y) if reused else np.zeros(len(y))
+
     out = {
-        "binary_rate": paired_effect(matches, binary[:n_t], binary[n_t:], neighbour_variance(pool_logit, binary[n_t:])),
-        "frequency": paired_effect(matches, reoffences[:n_t], reoffences[n_t:],
-                                   neighbour_variance(pool_logit, reoffences[n_t:])),
+        "binary_rate": paired_effect(matches, binary[:n_t], binary[n_t:], variance(binary[n_t:])),
+        "frequency": paired_effect(matches, reoffences[:n_t], reoffences[n_t:], variance(reoffences[n_t:])),
     }
     # Days to the first reoffence for the treated and the comparison episodes used only.
     used = np.unique(matches.control) + n_t

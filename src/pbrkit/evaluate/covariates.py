@@ -52,7 +52,7 @@ def uses_ogrs(episodes: pl.DataFrame) -> bool:
 
 def levels_of(episodes: pl.DataFrame, name: str) -> list[str]:
     """A categorical factor's levels present in the episodes, in standard order."""
-    present = set(episodes[name].cast(pl.String).unique().drop_nulls().to_list())
+    present = set(episodes[name].unique().drop_nulls().cast(pl.String).to_list())
     order = CATEGORICAL[name] or tuple(sorted(present))
     return [level for level in order if level in present]
 

@@ -32,7 +32,9 @@ class PropensityModel:
         self.warnings_: list[str] = []
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            result = sm.Logit(treated.astype(np.float64), exog).fit(
+            # Terms that do not vary are dropped before this; statsmodels' own rank
+            # check (a QR of the whole design) costs more than the fit's first steps.
+            result = sm.Logit(treated.astype(np.float64), exog, check_rank=False).fit(
                 method="newton", maxiter=self.max_iter, disp=0, warn_convergence=True
             )
         for w in caught:
