@@ -161,6 +161,7 @@ def test_cli_writes_the_report_and_results(planted, tmp_path):
     results = json.loads((out / "results.json").read_text())
     assert results["treated"] == len(planted.treated_ids)
     assert results["matched"] >= 0.98 * len(planted.treated_ids)
+    assert results["matched_share"] == pytest.approx(results["matched"] / results["treated"])
     assert set(results["outcomes"]) == {"binary_rate", "frequency", "days_to_first"}
     for figures in results["outcomes"].values():
         assert set(figures) >= {"treated", "comparison", "difference", "ci_low", "ci_high", "p_value"}

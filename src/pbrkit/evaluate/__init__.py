@@ -140,6 +140,7 @@ class Evaluation:
             "matched": self.matched,
             "outcomes": {name: est.as_dict() for name, est in self.outcomes.items()},
             "balance": self.balance.to_dicts(),
+            "matched_share": self.matched / (self.treated - self.immature) if self.treated > self.immature else 0.0,
             "immature": self.immature,
             "off_support": self.off_support,
             "pool": self.pool,
