@@ -140,6 +140,18 @@ def test_sign_out_ends_the_session(world):
     assert client.get("/api/v1/session").status_code == 401
 
 
+def test_a_copied_session_cookie_stops_working_at_sign_out(world):
+    client = world.client
+    csrf = sign_in(client).json()["csrf_token"]
+    copied = dict(client.cookies)
+    with client_for(world.portal) as thief:
+        thief.cookies.update(copied)
+        assert thief.get("/api/v1/session").status_code == 200  # the copy works while signed in...
+        assert client.delete("/api/v1/session", headers={CSRF_HEADER: csrf}).status_code == 204
+        assert thief.get("/api/v1/session").status_code == 401  # ...and not after signing out
+        assert thief.get("/statements", follow_redirects=False).status_code == 303  # nor for the pages
+
+
 def test_the_audit_log_is_append_only(world):
     with world.portal.engine.connect() as conn:
         for statement in ("UPDATE audit_record SET actor = 'someone else'", "DELETE FROM audit_record"):

@@ -7,14 +7,15 @@ Every change writes an audit record; a password never appears in one.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pbrkit.web import audit
 from pbrkit.web.access import Action, NotFound, Principal, Role, Unauthenticated, require
-from pbrkit.web.auth import LoginLimiter, hash_password, new_token, password_matches, token_digest
-from pbrkit.web.models import ApiToken, User, now
+from pbrkit.web.auth import SESSION_KEY, USER_ID, LoginLimiter, hash_password, new_token, password_matches, token_digest
+from pbrkit.web.models import ApiToken, BrowserSession, User, now
 
 SHORTEST_PASSWORD = 12
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -124,6 +125,34 @@ def sign_in(session: Session, limiter: LoginLimiter, email: str, password: str, 
 def principal_for_user(session: Session, user_id: object) -> Principal | None:
     user = session.get(User, user_id) if isinstance(user_id, int) else None
     return principal_of(user) if user is not None and user.active else None
+
+
+def start_browser_session(session: Session, principal: Principal) -> str:
+    """A new server-side session for a signed-in browser; the key goes in its cookie."""
+    key = new_token()
+    session.add(BrowserSession(user_id=principal.user_id, key_hash=token_digest(key)))
+    session.commit()
+    return key
+
+
+def end_browser_session(session: Session, cookie: Mapping[str, object]) -> None:
+    """End the cookie's session (the caller commits)."""
+    key = cookie.get(SESSION_KEY)
+    if isinstance(key, str):
+        found = session.scalar(select(BrowserSession).where(BrowserSession.key_hash == token_digest(key)))
+        if found is not None and found.ended_at is None:
+            found.ended_at = now()
+
+
+def principal_for_browser(session: Session, cookie: Mapping[str, object]) -> Principal | None:
+    """The principal of a session cookie whose server-side session has not ended."""
+    key, user_id = cookie.get(SESSION_KEY), cookie.get(USER_ID)
+    if not isinstance(key, str) or not isinstance(user_id, int):
+        return None
+    live = session.scalar(select(BrowserSession.id).where(
+        BrowserSession.key_hash == token_digest(key), BrowserSession.user_id == user_id,
+        BrowserSession.ended_at.is_(None)))
+    return principal_for_user(session, user_id) if live is not None else None
 
 
 def principal_for_token(session: Session, token: str) -> Principal | None:

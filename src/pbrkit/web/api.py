@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from pbrkit.web import accounts, audit, datasets, jobs, programmes, queries, statements
 from pbrkit.web.access import Principal, Unauthenticated
-from pbrkit.web.auth import CSRF, CSRF_FIELD, CSRF_HEADER, USER_ID, csrf_matches, new_csrf_token
+from pbrkit.web.auth import CSRF, CSRF_FIELD, CSRF_HEADER, SESSION_KEY, USER_ID, csrf_matches, new_csrf_token
 from pbrkit.web.models import User
 from pbrkit.web.portal import Portal
 from pbrkit.web.schemas import (
@@ -87,7 +87,7 @@ def requester(request: Request, session: Annotated[Session, Depends(database)],
         if principal is None:
             raise Unauthenticated("the API token is not valid")
         return principal
-    principal = accounts.principal_for_user(session, request.session.get(USER_ID))
+    principal = accounts.principal_for_browser(session, request.session)
     if principal is not None and request.method not in SAFE_METHODS:
         if not csrf_matches(request.session.get(CSRF), csrf_sent):
             raise CsrfRefused("the form's CSRF token is missing or wrong: reload the page and try again")
@@ -114,7 +114,8 @@ def sign_in(body: SignIn, request: Request, session: Db, ptl: Ptl) -> SessionOut
     address = request.client.host if request.client else "unknown"
     principal = accounts.sign_in(session, ptl.login_limiter, body.email, body.password, address)
     request.session.clear()
-    request.session.update({USER_ID: principal.user_id, CSRF: new_csrf_token()})
+    key = accounts.start_browser_session(session, principal)
+    request.session.update({USER_ID: principal.user_id, SESSION_KEY: key, CSRF: new_csrf_token()})
     return SessionOut(user=UserOut.model_validate(session.get(User, principal.user_id)),
                       csrf_token=request.session[CSRF])
 
@@ -132,6 +133,7 @@ def who_am_i(request: Request, session: Db, who: Who) -> SessionOut:
 def sign_out(request: Request, session: Db, who: Who) -> Response:
     if who is None:
         raise Unauthenticated("sign in first")
+    accounts.end_browser_session(session, request.session)
     request.session.clear()
     audit.record(session, who, "signed out", f"user {who.user_id}")
     session.commit()

@@ -23,6 +23,8 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 #: Session keys.
 USER_ID, CSRF = "user_id", "csrf_token"
+#: The cookie's key to its server-side `BrowserSession` (ended at sign-out).
+SESSION_KEY = "session_key"
 CSRF_HEADER, CSRF_FIELD = "X-CSRF-Token", "csrf_token"
 TOKEN_PREFIX = "pbrk_"
 

@@ -55,6 +55,20 @@ class User(Base):
     created_at: Mapped[str] = mapped_column(String(32), default=now)
 
 
+class BrowserSession(Base):
+    """A signed-in browser. Its cookie carries a random key; only the key's SHA-256
+    is kept. Signing out ends the session here, so a copied cookie stops working
+    at once instead of when it expires."""
+
+    __tablename__ = "browser_session"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("portal_user.id"))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[str] = mapped_column(String(32), default=now)
+    ended_at: Mapped[str | None] = mapped_column(String(32))
+
+
 class ApiToken(Base):
     """A bearer token for the REST API. Only its SHA-256 is kept: a stolen
     database gives no usable token."""

@@ -34,7 +34,7 @@ from pbrkit.web import accounts, api, audit, datasets, jobs, programmes, queries
 from pbrkit.web.access import Action, Forbidden, NotFound, Principal, Role, Unauthenticated, allowed, require
 from pbrkit.web.accounts import InvalidAccount
 from pbrkit.web.api import CsrfRefused, Db, Ptl
-from pbrkit.web.auth import CSRF, USER_ID, TooManyAttempts, csrf_matches, new_csrf_token
+from pbrkit.web.auth import CSRF, TooManyAttempts, csrf_matches, new_csrf_token
 from pbrkit.web.jobs import InvalidRun
 from pbrkit.web.programmes import InvalidProgramme
 from pbrkit.web.queries import InvalidQuery
@@ -125,7 +125,7 @@ def page(handler: Callable[..., Response]) -> Callable[..., Response]:
 def _quiet_principal(request: Request, kwargs: dict[str, Any]) -> Principal | None:
     """Who is signed in, for an error page's navigation (no CSRF check: nothing changes)."""
     session = kwargs.get("session")
-    return accounts.principal_for_user(session, request.session.get(USER_ID)) if session is not None else None
+    return accounts.principal_for_browser(session, request.session) if session is not None else None
 
 
 def viewer(request: Request, session: Session, csrf_token: str | None = None) -> Principal | None:
