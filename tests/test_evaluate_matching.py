@@ -107,9 +107,11 @@ def test_reusing_comparison_episodes_widens_the_interval():
     s2 = neighbour_variance(logit, y_p)
     reused_controls = np.repeat(np.arange(50), 2)
     # Each comparison episode now serves two treated episodes: the pairs share errors.
-    reused = paired_effect(Matches(np.arange(100), reused_controls, np.ones(100)), y_t, y_p, s2)
-    paired_only = np.std(y_t - y_p[reused_controls], ddof=1) / 10
-    assert reused.ci_high - reused.difference > 1.96 * paired_only
+    matches = Matches(np.arange(100), reused_controls, np.ones(100))
+    reused = paired_effect(matches, y_t, y_p, s2)
+    paired_only = paired_effect(matches, y_t, y_p, np.zeros(100))
+    assert reused.difference == paired_only.difference
+    assert reused.ci_high - reused.ci_low > 1.1 * (paired_only.ci_high - paired_only.ci_low)
 
 
 def test_neighbour_variance_is_half_the_squared_gap_to_the_nearest_score():
@@ -125,6 +127,16 @@ def test_among_reoffenders_compares_only_those_who_reoffended():
     assert est.treated == pytest.approx(20.0)
     assert est.comparison == pytest.approx(50.0)
     assert est.n_treated == 3 and est.n_comparison == 3
+
+
+def test_balance_weights_each_treated_episodes_neighbours_equally():
+    treated = np.array([[0.0], [10.0]])
+    pool = np.array([[0.0], [8.0], [12.0], [100.0]])
+    # The second treated episode has two neighbours at weight 1/2 each.
+    matches = Matches(np.array([0, 1, 1]), np.array([0, 1, 2]), np.array([1.0, 0.5, 0.5]))
+    row = balance_table(["x"], treated, pool, matches).row(0, named=True)
+    assert row["comparison_mean"] == pytest.approx((0.0 + 0.5 * 8.0 + 0.5 * 12.0) / 2)
+    assert row["smd_after"] == pytest.approx(0.0)
 
 
 def test_balance_uses_the_matching_weights():

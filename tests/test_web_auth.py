@@ -152,6 +152,19 @@ def test_a_copied_session_cookie_stops_working_at_sign_out(world):
         assert thief.get("/statements", follow_redirects=False).status_code == 303  # nor for the pages
 
 
+def test_a_new_password_signs_the_user_out_everywhere(world):
+    client = world.client
+    sign_in(client)
+    assert client.get("/api/v1/session").status_code == 200
+    token = world.tokens["auditor"]
+    with world.portal.session() as session:
+        boss = accounts.principal_for_user(session, world.users["commissioner"])
+        accounts.change_user(session, boss, world.users["commissioner"], password="a brand new long password")
+        accounts.change_user(session, boss, world.users["auditor"], password="another brand new password")
+    assert client.get("/api/v1/session").status_code == 401  # the open session has ended
+    assert client.get("/api/v1/session", headers=bearer(token)).status_code == 401  # the token is revoked
+
+
 def test_the_audit_log_is_append_only(world):
     with world.portal.engine.connect() as conn:
         for statement in ("UPDATE audit_record SET actor = 'someone else'", "DELETE FROM audit_record"):

@@ -137,4 +137,6 @@ def test_zip_members_outside_the_dataset_are_never_written(world):
     response = upload(world, {"files": ("escape.zip", buffer.getvalue(), "application/zip")})
     assert response.status_code == 422 and "no table files" in response.json()["problems"][0]["rule"]
     root = world.portal.settings.storage_dir
-    assert not any((root.parent / p.name).exists() for p in CLEAN.glob("*.csv"))
+    # Unpacking happens in root/incoming/<id>/, so "../../x.csv" would land in root itself.
+    for escaped in (root, root / "incoming", root.parent):
+        assert not any((escaped / p.name).exists() for p in CLEAN.glob("*.csv"))

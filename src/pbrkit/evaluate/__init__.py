@@ -183,10 +183,12 @@ def days_to_first(episodes: pl.DataFrame, offences: pl.DataFrame) -> np.ndarray:
     return out
 
 
-def _restricted_pool(episodes: pl.DataFrame, treated: pl.DataFrame, settings: Settings) -> pl.DataFrame:
-    """Every other mature episode of an untreated person, within the chosen period and areas."""
+def _restricted_pool(episodes: pl.DataFrame, listed: pl.DataFrame, treated: pl.DataFrame,
+                     settings: Settings) -> pl.DataFrame:
+    """Every other mature episode of a person with no listed episode (mature or not),
+    within the period and areas of the mature treated episodes when asked."""
     pool = episodes.filter(
-        ~pl.col("person").is_in(treated["person"].implode()),
+        ~pl.col("person").is_in(listed["person"].implode()),
         pl.col("start_date") <= settings.as_of - dt.timedelta(days=MATURITY_DAYS),
     )
     if settings.same_period:
@@ -232,7 +234,7 @@ def evaluate(
                      f"as-of date {settings.as_of}: they are left out.")
     if treated.height < min_matched:
         raise TooFewMatched(_too_few(treated.height, treated.height, min_matched, "mature treated episodes"))
-    pool = _restricted_pool(episodes, treated, settings)
+    pool = _restricted_pool(episodes, listed, treated, settings)
     treated, pool = with_start_year(treated), with_start_year(pool)
     support = common_support(treated, pool)
     off_support = int((~support.treated).sum())

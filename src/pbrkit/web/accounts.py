@@ -94,6 +94,14 @@ def change_user(session: Session, actor: Principal | None, user_id: int, *, role
     if password is not None:
         user.password_hash = hash_password(_checked_password(password))
         changes["password"] = "changed"
+        # A new password is often a response to a leak: sign the user out everywhere.
+        ended = now()
+        for live in session.scalars(select(BrowserSession).where(BrowserSession.user_id == user.id,
+                                                                 BrowserSession.ended_at.is_(None))):
+            live.ended_at = ended
+        for token in session.scalars(select(ApiToken).where(ApiToken.user_id == user.id,
+                                                            ApiToken.revoked_at.is_(None))):
+            token.revoked_at = ended
     audit.record(session, actor, "user changed", f"user {user.id}", email=user.email, **changes)
     session.commit()
     return user

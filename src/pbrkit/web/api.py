@@ -287,7 +287,7 @@ def list_approvals(contract_id: str, period: str, ptl: Ptl, session: Db, who: Wh
 @router.post("/statements/{contract_id}/{period}/approvals", response_model=ApprovalOut,
              status_code=status.HTTP_201_CREATED, tags=["statements"])
 def approve_statement(contract_id: str, period: str, body: ApprovalIn, ptl: Ptl, session: Db, who: Who):
-    return statements.approve(session, ptl.ledger, who, contract_id, period, note=body.note)
+    return statements.approve(session, ptl.ledger, who, contract_id, period, note=body.note, seen_run=body.run_id)
 
 
 @router.get("/providers", response_model=list[str], tags=["providers"])

@@ -26,6 +26,7 @@ from pbrkit.web.datasets import DatasetProblems, problem_rows
 from pbrkit.web.jobs import InvalidRun
 from pbrkit.web.portal import Portal
 from pbrkit.web.programmes import InvalidProgramme
+from pbrkit.web.statements import StatementChanged
 from pbrkit.web.queries import InvalidQuery
 from pbrkit.web.settings import Settings
 
@@ -128,6 +129,7 @@ def _handlers() -> dict:
         DatasetProblems: lambda request, error: JSONResponse(
             {"detail": error.summary, "problems": problem_rows(error.problems)}, status_code=422),
         InvalidAccount: invalid, InvalidProgramme: invalid, InvalidQuery: invalid, InvalidRun: invalid,
+        StatementChanged: invalid,
         LedgerError: lambda request, error: _problem(503, str(error)),
     }
 

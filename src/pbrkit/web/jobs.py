@@ -118,7 +118,7 @@ class JobRunner:
                 self._finish(job_id, "failed", f"failed: {error}", None, "payment run failed", error=str(error))
             else:
                 self._finish(job_id, "succeeded", result.pop("sentence"), result, "payment run finished",
-                             **{k: v for k, v in result.items() if k != "outcomes"})
+                             **result)
 
     def _finish(self, job_id: int, status: str, message: str, result: dict[str, Any] | None, action: str,
                 **details: Any) -> None:
@@ -160,7 +160,8 @@ class PaymentRun:
             dataset = session.get(Dataset, job.dataset_id)
             parameters = json.loads(job.parameters)
         self.progress(0.01, "loading the dataset", force=True)
-        data = pbrkit.load(self.portal.settings.storage_dir / dataset.storage_path)
+        # Validated in full at upload, and stored by its hash: types are still enforced on load.
+        data = pbrkit.load(self.portal.settings.storage_dir / dataset.storage_path, check=False)
         as_of = parameters["as_of"] or latest_date(data).isoformat()
         public = set(self.portal.settings.public_providers)
         chosen = design(programme.design)

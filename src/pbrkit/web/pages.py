@@ -233,7 +233,9 @@ def home(request: Request, session: Db, ptl: Ptl) -> Response:
     if allowed(who, Action.read_jobs):
         context["recent_jobs"] = jobs.jobs(session, who)[:5]
     if who.role is Role.provider:
-        context["statements"] = statements.statement_list(ptl.ledger, who)[-8:][::-1]
+        # The latest eight quarters across all of the provider's contracts, newest first.
+        context["statements"] = sorted(statements.statement_list(ptl.ledger, who),
+                                       key=lambda s: (s["period"], s["contract_id"]), reverse=True)[:8]
     return render(request, "home.html", who, **context)
 
 
@@ -443,7 +445,8 @@ def _statement_page(request: Request, session: Session, ptl, who: Principal, con
         by_line.setdefault(thread.line_key, []).append(thread)
     return render(request, "statement.html", who, status=status, errors=errors, statement=found,
                   sections=views.statement_sections(found), queries_by_line=by_line,
-                  approvals=statements.approvals(session, who, contract_id, period, ptl.ledger))
+                  approvals=statements.approvals(session, who, contract_id, period, ptl.ledger),
+                  latest_run=statements.latest_run(ptl.ledger, contract_id, period))
 
 
 @router.get("/statements/{contract_id}/{period}")
@@ -462,9 +465,14 @@ def statement_download(contract_id: str, period: str, request: Request, session:
 @router.post("/statements/{contract_id}/{period}/approvals")
 @page
 def approve_statement(contract_id: str, period: str, request: Request, session: Db, ptl: Ptl,
-                      csrf_token: CsrfField = "", note: Annotated[str, Form(max_length=10_000)] = "") -> Response:
+                      csrf_token: CsrfField = "", note: Annotated[str, Form(max_length=10_000)] = "",
+                      run_id: Annotated[int | None, Form()] = None) -> Response:
     who = signed_in(request, session, csrf_token)
-    statements.approve(session, ptl.ledger, who, contract_id, period, note=note.strip())
+    try:
+        statements.approve(session, ptl.ledger, who, contract_id, period, note=note.strip(), seen_run=run_id)
+    except statements.StatementChanged as changed:
+        return _statement_page(request, session, ptl, who, contract_id, period, status=422,
+                               errors=[("note", str(changed))])
     return see_other(f"/statements/{quote(contract_id, safe='')}/{quote(period, safe='')}#approvals")
 
 

@@ -189,6 +189,8 @@ class StatementOut(BaseModel):
 
 class ApprovalIn(BaseModel):
     note: str = Field(default="", max_length=10_000)
+    #: The ledger run of the statement the approver saw; refused (422) if a later run changed it.
+    run_id: int | None = None
 
 
 class ApprovalOut(Out):

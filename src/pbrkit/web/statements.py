@@ -54,12 +54,29 @@ def statement_csv(ledger: Ledger, principal: Principal | None, contract_id: str,
     return statement(ledger, principal, contract_id, period).frame().write_csv()
 
 
+class StatementChanged(ValueError):
+    """The statement was changed by a later run after the approver last saw it (422)."""
+
+
+def latest_run(ledger: Ledger, contract_id: str, period: str) -> int:
+    """The ledger run that last recorded this statement: what an approval signs off."""
+    return int(ledger.runs(contract_id=contract_id, period=period)["id"].max())
+
+
 def approve(session: Session, ledger: Ledger, principal: Principal | None, contract_id: str, period: str, *,
-            note: str = "") -> Approval:
-    """Approve a statement as the ledger now records it (its latest run)."""
+            note: str = "", seen_run: int | None = None) -> Approval:
+    """Approve a statement as the ledger now records it (its latest run).
+
+    `seen_run` is the run the approver was shown; when a later run has changed
+    the statement since, the approval is refused rather than signing off
+    figures nobody looked at.
+    """
     require(principal, Action.approve_statements)
     found = _statement_or_404(ledger, principal, contract_id, period)
-    run_id = int(ledger.runs(contract_id=contract_id, period=period)["id"].max())
+    run_id = latest_run(ledger, contract_id, period)
+    if seen_run is not None and seen_run != run_id:
+        raise StatementChanged(f"the statement has changed since you viewed it (run {seen_run}; it is now as "
+                               f"recorded by run {run_id}): look at it again before approving")
     approval = Approval(contract_id=contract_id, provider_id=found.provider_id, period=period, run_id=run_id,
                         note=note, approved_by=principal.user_id)
     session.add(approval)
