@@ -16,35 +16,39 @@ from pbrkit.evaluate.balance import THRESHOLD
 from pbrkit.evaluate.text import OUTCOMES
 from pbrkit.report.page import chart_specs, vega_bundle, write_atomic
 
-#: How each outcome is shown: title, unit, multiplier from the stored value, decimals.
-SHOWN = {
-    "binary_rate": ("One-year proven reoffending rate", "%", 100.0, 1),
-    "frequency": ("Proven reoffences per person", "", 1.0, 2),
-    "days_to_first": ("Days to first proven reoffence (reoffenders only)", "days", 1.0, 1),
+#: Each outcome's title in the report. Its scale (a rate in percent), decimals and
+#: the unit of a difference come from `evaluate.text.OUTCOMES`, as the sentences do.
+TITLES = {
+    "binary_rate": "One-year proven reoffending rate",
+    "frequency": "Proven reoffences per person",
+    "days_to_first": "Days to first proven reoffence (reoffenders only)",
 }
 
 
-def _show(value: float | None, outcome: str, signed: bool = False) -> str:
+def _show(value: float | None, outcome: str) -> str:
+    """A level (not a difference): the rate as a percentage, the others as numbers."""
     if value is None:
         return "–"
-    _, unit, scale, digits = SHOWN[outcome]
-    text = f"{value * scale:+,.{digits}f}" if signed else f"{value * scale:,.{digits}f}"
-    return text + (unit if unit == "%" else "")
+    _, _, scale, digits = OUTCOMES[outcome]
+    return f"{value * scale:,.{digits}f}" + ("%" if outcome == "binary_rate" else "")
+
+
+def _difference_unit(outcome: str) -> str:
+    return OUTCOMES[outcome][1] or "reoffences per person"
 
 
 def outcome_rows(evaluation: Evaluation) -> list[dict[str, Any]]:
     rows = []
     for name, est in evaluation.outcomes.items():
-        diff_unit = "percentage points" if name == "binary_rate" else OUTCOMES[name][1]
-        scale = SHOWN[name][2]
+        _, _, scale, digits = OUTCOMES[name]
         rows.append({
-            "outcome": SHOWN[name][0],
+            "outcome": TITLES[name],
             "treated": _show(est.treated, name),
             "comparison": _show(est.comparison, name),
-            "difference": "–" if est.difference is None else f"{est.difference * scale:+,.{SHOWN[name][3]}f}",
+            "difference": "–" if est.difference is None else f"{est.difference * scale:+,.{digits}f}",
             "interval": "–" if est.ci_low is None else
-            f"{est.ci_low * scale:+,.{SHOWN[name][3]}f} to {est.ci_high * scale:+,.{SHOWN[name][3]}f}",
-            "unit": diff_unit,
+            f"{est.ci_low * scale:+,.{digits}f} to {est.ci_high * scale:+,.{digits}f}",
+            "unit": OUTCOMES[name][1],
             "p_value": "–" if est.p_value is None else ("< 0.001" if est.p_value < 0.001 else f"{est.p_value:.3f}"),
             "n": f"{est.n_treated:,} / {est.n_comparison:,}",
         })
@@ -56,8 +60,8 @@ def outcome_chart(evaluation: Evaluation, name: str):
     import altair as alt
 
     est = evaluation.outcomes[name]
-    title, _, scale, digits = SHOWN[name]
-    unit = "percentage points" if name == "binary_rate" else (OUTCOMES[name][1] or "reoffences per person")
+    title, (_, _, scale, digits) = TITLES[name], OUTCOMES[name]
+    unit = _difference_unit(name)
     values = [] if est.difference is None else [{
         "outcome": title, "difference": est.difference * scale, "low": est.ci_low * scale, "high": est.ci_high * scale,
     }]

@@ -11,6 +11,7 @@ its own, so it needs no CSRF token.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -29,8 +30,13 @@ CSRF_HEADER, CSRF_FIELD = "X-CSRF-Token", "csrf_token"
 TOKEN_PREFIX = "pbrk_"
 
 _hasher = PasswordHasher()
-#: Verified against when the email is unknown, so a wrong email takes as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the email is unknown, so a wrong email takes as long as
+    a wrong password. Made on first use: an argon2 hash costs too much for import."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def hash_password(password: str) -> str:
@@ -39,7 +45,7 @@ def hash_password(password: str) -> str:
 
 def password_matches(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

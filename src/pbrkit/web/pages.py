@@ -420,8 +420,9 @@ def job_page(job_id: int, request: Request, session: Db) -> Response:
 def statement_list(request: Request, session: Db, ptl: Ptl, provider: str = "", period: str = "",
                    page: int = 1) -> Response:
     who = signed_in(request, session)
-    found = statements.statement_list(ptl.ledger, who, provider_id=provider or None, period=period or None)
-    everyone = statements.statement_list(ptl.ledger, who) if (provider or period) else found
+    everyone = statements.statement_list(ptl.ledger, who)
+    found = [s for s in everyone if (not provider or s["provider_id"] == provider)
+             and (not period or s["period"] == period)]
     pages = max(1, -(-len(found) // STATEMENTS_PER_PAGE))
     page = min(max(page, 1), pages)
 

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 import polars as pl
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pbrkit.pay.ledger import Ledger, LedgerError
@@ -103,8 +103,13 @@ def providers(ledger: Ledger, principal: Principal | None) -> list[str]:
     return known if scope is None else [p for p in known if p == scope]
 
 
+def latest_succeeded_job(session: Session) -> int | None:
+    """The latest payment run that finished: the dashboards show its measures."""
+    return session.scalar(select(func.max(Job.id)).where(Job.status == "succeeded"))
+
+
 def _latest_measures(session: Session, provider_id: str | None) -> tuple[int | None, list[dict[str, Any]]]:
-    job_id = session.scalar(select(Job.id).where(Job.status == "succeeded").order_by(Job.id.desc()).limit(1))
+    job_id = latest_succeeded_job(session)
     if job_id is None:
         return None, []
     query = select(MeasureResult.figures).where(MeasureResult.job_id == job_id).order_by(MeasureResult.id)

@@ -20,7 +20,6 @@ from typing import Any
 
 import altair as alt
 import polars as pl
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pbrkit.pay.ledger import Ledger
@@ -30,7 +29,6 @@ from pbrkit.report.page import script_json
 from pbrkit.report.statement import SECTIONS
 from pbrkit.web import statements
 from pbrkit.web.access import Action, Principal, require, require_provider
-from pbrkit.web.models import Job
 from pbrkit.web.portal import Portal
 
 #: GOV.UK colours, so the charts match the pages.
@@ -229,7 +227,7 @@ class Dashboards:
     def view(self, session: Session, ledger: Ledger, principal: Principal | None, provider_id: str) -> dict[str, Any]:
         require(principal, Action.read_dashboard)
         require_provider(principal, provider_id, f"provider {provider_id}")
-        latest_run = session.scalar(select(func.max(Job.id)).where(Job.status == "succeeded"))
+        latest_run = statements.latest_succeeded_job(session)
         key = (provider_id, ledger.head(), latest_run)
         with self._lock:
             kept = self._kept.get(key)
