@@ -297,3 +297,40 @@ def test_compiled_spells_are_synths_model():
 
 def test_compiled_phases_are_the_populations():
     assert (kernel_jit.AT_LIBERTY, kernel_jit.WAITING) == (population.AT_LIBERTY, population.WAITING)
+
+
+@pytest.mark.parametrize("name", ["tr2014", "accelerator"])
+def test_status_quo_person_by_person_is_the_quarter_by_quarter_kernel(name):
+    """The counterfactual run person by person (`status_quo.StatusQuoWorld`)
+    opens the same episodes, each with the same proven reoffences, and pays
+    the same, as the status quo stepped quarter by quarter (`kernel.World`,
+    which a kept world uses)."""
+    from pbrkit.simulate.status_quo import StatusQuoWorld
+
+    d, p = short(name)
+    w = world()
+    for replicate in range(2):
+        rng = np.random.default_rng(np.random.SeedSequence([SEED, replicate]))
+        key = draws.replicate_key(rng)
+        term, n_quarters = _horizon(d, w)
+        entrants = draw_entrants(rng, w, n_quarters)
+        stepped = Run(w, d, p, key, entrants, n_quarters, term, None, True)
+        person = Run(w, d, p, key, entrants, n_quarters, term, None, False)
+        assert isinstance(stepped.sim, kernel.World) and isinstance(person.sim, StatusQuoWorld)
+        ids_a, ids_b = [], []
+        for q in range(n_quarters):
+            stepped.quarter(q)
+            person.quarter(q)
+            a, b = stepped.sim.log.episodes[q], person.sim.log.episodes[q]
+            oa, ob = (np.lexsort((e["id"], e["start"], e["pid"])) for e in (a, b))
+            for f in a:
+                if f != "id":
+                    assert np.array_equal(a[f][oa], b[f][ob]), (q, f)
+            ids_a.append(a["id"][oa])
+            ids_b.append(b["id"][ob])
+        # Reoffences counted by the end of the run (the stepped run counts them as they come).
+        ids_a, ids_b = np.concatenate(ids_a), np.concatenate(ids_b)
+        assert np.array_equal(stepped.sim.log.reoffences(ids_a), person.sim.log.reoffences(ids_b))
+        assert stepped.statements == person.statements
+        assert vars(stepped.outcomes) == vars(person.outcomes)
+        assert stepped.outcomes.reoffences > 0 and stepped.episodes == person.episodes > 0

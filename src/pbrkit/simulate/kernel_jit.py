@@ -437,21 +437,29 @@ def offend(idx, everyone, key, purpose, m, q0, q1, relative,
             n_off[r] = k + kept
             sp_count[r] += kept
             cap = min(cap, stop[r])
-            if rnd == 0:
-                t = at
-                gap0 = _exponential(key, p, k + 1, purpose.gap)
-                if not t + gap0 / rate < cap:
-                    hazard[r] = gap0 - rate * (cap - t)
-                    break
-                k, rnd, width = k + 1, 1, CHUNK
-            elif kept == width:  # all used: the next round starts from the last
-                t = at
-                gap0 = _exponential(key, p, k + width, purpose.gap)
-                k, rnd, width = k + width, rnd + 1, 2 * width
-            else:
-                hazard[r] = next_gap - rate * (cap - (at if kept else t))
+            left, t, gap0, k, rnd, width = _next_round(key, p, k, rnd, width, kept, t, at, cap, rate, next_gap,
+                                                       purpose.gap)
+            if not math.isnan(left):
+                hazard[r] = left
                 break
     return _in_log_order(log, n), _before(idx, everyone, stop, q1)
+
+
+@njit(cache=True, nogil=True)
+def _next_round(key, p, k, rnd, width, kept, t, at, cap, rate, next_gap, gap_purpose):
+    """After a round of a person's offences (`kept` of `width` came before the
+    cap): (the hazard left towards the next offence, or NaN when another round
+    follows; then the next round's start time, first gap, offence number,
+    round and width). The first offence is followed by a round of `CHUNK`;
+    a round all used is followed by one twice as wide, from its last offence."""
+    if rnd == 0:
+        gap0 = _exponential(key, p, k + 1, gap_purpose)
+        if not at + gap0 / rate < cap:
+            return gap0 - rate * (cap - at), at, gap0, k, rnd, width
+        return np.nan, at, gap0, k + 1, 1, CHUNK
+    if kept == width:
+        return np.nan, at, _exponential(key, p, k + width, gap_purpose), k + width, rnd + 1, 2 * width
+    return next_gap - rate * (cap - (at if kept else t)), t, 0.0, k, rnd, width
 
 
 @njit(cache=True, nogil=True)
@@ -712,3 +720,202 @@ def close_quarter(q0, q1, n_ops, n_seg, phase, desist, stop, ep_id, ep_start, ep
         gone[r] = (phase[r] == AT_LIBERTY and desist[r] <= q1 and math.isinf(stop[r])
                    and (ep_id[r] < 0 or ep_until[r] <= q1))
     return exposure, gone
+
+
+# --- the status quo, person by person -------------------------------------------------
+STATUS_QUO_COLUMNS = 14  # an episode's quarter, then `logbook.EPISODE_FIELDS` less its id
+_MEMORY = 256  # episodes a person can have in follow-up at once
+
+
+@njit(cache=True, nogil=True)
+def status_quo_people(key, purpose, m, ev, quality, nps, age_cuts, prior_cuts, risk_cuts, qdays, n_steps, term,
+                      first_quarter, pid, female, entry_day, entry_age, first_age, area, frailty, harm, desist, phase, next_start,
+                      next_sentence, next_prior, sp_no, sp_start, sp_prior, sp_sentencing, rate_day, sp_count, stop,
+                      hazard, n_off, ep_id, ep_until, ep_service, last_day, last_day_n):
+    """The status-quo world (every operator at status-quo effort and service
+    quality, every low or medium case with its area's operator) for quarters
+    0 to n_steps - 1, one person at a time.
+
+    Nothing a status-quo operator does depends on anyone else, so a person's
+    whole run can be taken at once, their state held in registers, instead of
+    a pass over everyone each quarter. Each quarter does for the person
+    exactly what `kernel.World.step` does for their row, in the same order and
+    with the same arithmetic (spells due start, the pass over everyone, then
+    spell ends, starts and offending again until no spell starts before the
+    quarter's end), so every offence, sentence and episode is the quarter-by-
+    quarter kernel's, draw for draw. At the start of quarters `term` and
+    `term + 2` a person without a term episode still in follow-up leaves, as
+    `World.trim` drops them; a person who has left for good (`close_quarter`)
+    stops. The columns give each person's state when they join the world
+    (the starting population, then the entrants) and `first_quarter` the
+    quarter they join in (n_steps or later: never).
+
+    Returns the episodes opened (rows of `STATUS_QUO_COLUMNS`, numbered in
+    order) and each one's proven reoffences. Episodes from before the start
+    are not counted: nothing reads them."""
+    kinds = len(ev.effect)
+    n_people = pid.size
+    out = np.empty(STATUS_QUO_COLUMNS * max(n_people, 1024), np.int64)
+    counts = np.zeros(max(n_people, 1024), np.int64)
+    n_eps = 0
+    mine_id = np.empty(_MEMORY, np.int64)  # the person's episodes that may still count an offence
+    mine_start = np.empty(_MEMORY, np.int64)
+    for r in range(n_people):
+        # The person's state (a copy of their row).
+        p, fem, e_day, e_age, f_age, ar, frail, hm, des = (pid[r], female[r], entry_day[r], entry_age[r], first_age[r],
+                                                           area[r], frailty[r], harm[r], desist[r])
+        ph, nxt, nxt_sentence, nxt_prior = phase[r], next_start[r], next_sentence[r], next_prior[r]
+        no, s_start, s_prior, s_sentencing, rate_d, s_count, stp = (
+            np.int64(sp_no[r]), sp_start[r], sp_prior[r], sp_sentencing[r], rate_day[r], sp_count[r], stop[r])
+        h_left, k_off = hazard[r], np.int64(n_off[r])
+        has_ep, e_until, e_service = ep_id[r] >= 0, ep_until[r], ep_service[r]
+        l_day, l_day_n = last_day[r], last_day_n[r]
+        n_mine = 0
+        last_term_start = -np.inf  # latest start of the person's term episodes
+        for q in range(first_quarter[r], n_steps):
+            q0, q1 = qdays[q], qdays[q + 1]
+            if (q == term or q == term + 2) and not last_term_start > q0 - FOLLOW_UP_DAYS:
+                break
+            starting = ph == WAITING and nxt < q1
+            everyone = True
+            while True:
+                if starting:
+                    # The spell starts: the episode before it retires.
+                    if has_ep:
+                        has_ep = False
+                        e_until = -np.inf
+                    s, j = nxt, no + 1
+                    age = e_age + (s - e_day) / m.days_per_year
+                    rate, risk_rate, supervised, tier = spell_traits(
+                        age, fem, nxt_prior, f_age, hm, frail, nxt_sentence, s,
+                        _uniform(key, p, j, purpose.offence_type), _uniform(key, p, j, purpose.high_risk),
+                        _uniform(key, p, j, purpose.one_off), m)
+                    ph, no, s_start, s_prior = AT_LIBERTY, j, s, nxt_prior
+                    rate_d = rate / m.days_per_year
+                    s_sentencing = sentence_probability(nxt_prior, m)
+                    s_count, stp, nxt = 0, np.inf, np.inf
+                    if supervised:
+                        contracted = tier != m.tier_high and _uniform(key, p, j, purpose.allocation) < 1.0
+                        op = np.int64(ar) if contracted else np.int64(nps)
+                        start = np.int64(math.floor(s))
+                        ages = min(max(math.floor(age), 10), 100)
+                        sentence = np.int64(nxt_sentence)
+                        cell = ((((np.int64(fem) * 6 + _right_of(age_cuts, ages)) * 4 + sentence) * 3 + tier) * 6
+                                + _right_of(prior_cuts, s_prior))
+                        service = 1.0
+                        for k in range(kinds):
+                            if k < 2 and sentence != m.custody_short and sentence != m.custody_long:
+                                continue
+                            proper = _uniform(key, p, j, purpose.event_proper + k) < quality[op, k]
+                            if ev.effect[k] != 0.0:
+                                service *= ((1.0 - ev.effect[k] if proper else 1.0)
+                                            / (1.0 - ev.effect[k] * ev.status_quo_quality))
+                        if STATUS_QUO_COLUMNS * (n_eps + 1) > out.size:
+                            out = _grown(out, 2 * out.size)
+                            counts = _grown(counts, 2 * counts.size)
+                        if l_day == start:  # offences earlier on its first day count
+                            counts[n_eps] += l_day_n
+                        at = STATUS_QUO_COLUMNS * n_eps
+                        out[at], out[at + 1], out[at + 2], out[at + 3], out[at + 4] = q, p, start, op, ar
+                        out[at + 5], out[at + 6], out[at + 7], out[at + 8], out[at + 9] = sentence, tier, ages, fem, s_prior
+                        out[at + 10], out[at + 11], out[at + 12] = cell, op, _right_of(risk_cuts, risk_rate)
+                        out[at + 13] = q < term
+                        # Remember it; forget those whose follow-up can no longer count an offence.
+                        kept_ = 0
+                        for x in range(n_mine):
+                            if mine_start[x] > start - FOLLOW_UP_DAYS:
+                                mine_id[kept_], mine_start[kept_] = mine_id[x], mine_start[x]
+                                kept_ += 1
+                        if kept_ == _MEMORY:
+                            raise ValueError("a person has too many episodes in follow-up at once")
+                        mine_id[kept_], mine_start[kept_] = n_eps, start
+                        n_mine = kept_ + 1
+                        if q < term:
+                            last_term_start = max(last_term_start, np.float64(start))
+                        has_ep, e_until, e_service = True, s + ev.supervision_days, service
+                        n_eps += 1
+                # Offending: the pass over everyone, or (after a spell ends) the new spell's.
+                skip = False
+                if everyone:
+                    a = max(s_start, q0)
+                    cap = min(min(stp, des), q1)
+                    rate = rate_d
+                    budget = rate * max(cap - a, 0.0)
+                    if has_ep and e_until > q0 and budget > 0.0:
+                        mult = _multiplier(a, cap, q0, e_until, np.inf, e_service, 1.0, 1.0)
+                        rate *= mult
+                        budget *= mult
+                else:
+                    a = max(q0, s_start)
+                    cap = min(min(stp, des), q1)
+                    skip = not cap > a
+                    if not skip:
+                        rate = rate_d
+                        if has_ep:
+                            rate *= _multiplier(a, cap, q0, e_until, np.inf, e_service, 1.0, 1.0)
+                        budget = rate * (cap - a)
+                if not skip:
+                    h = h_left
+                    if h >= budget:
+                        h_left = h - budget
+                    else:
+                        k = k_off
+                        t = a + h / rate
+                        width, rnd, at_, gap0, next_gap = 1, 0, t, 0.0, 0.0
+                        while True:
+                            s_ = 0.0
+                            kept = 0
+                            for c in range(width):
+                                if rnd == 0:
+                                    when = t
+                                else:
+                                    g = gap0 if c == 0 else _exponential(key, p, k + c, purpose.gap)
+                                    s_ += g
+                                    when = t + s_ / rate
+                                    if not when < min(cap, stp):
+                                        next_gap = g
+                                        break
+                                    at_ = when
+                                u_delay, u_sentence = _uniform_pair(key, p, k + c, purpose.court)
+                                disposal = when + court_delay(u_delay, m)
+                                if u_sentence < s_sentencing:
+                                    stp = min(stp, disposal)
+                                day, dday = np.int64(math.floor(when)), np.int64(math.floor(disposal))
+                                kept += 1
+                                ok = 1 if dday - day <= DISPOSAL_DAYS else 0
+                                l_day_n = l_day_n + ok if l_day == day else ok
+                                l_day = day
+                                for x in range(n_mine):
+                                    if _counts(day, dday, mine_id[x], mine_start[x]):
+                                        counts[mine_id[x]] += 1
+                            k_off = k + kept
+                            s_count += kept
+                            cap = min(cap, stp)
+                            left, t, gap0, k, rnd, width = _next_round(key, p, k, rnd, width, kept, t, at_, cap, rate,
+                                                                       next_gap, purpose.gap)
+                            if not math.isnan(left):
+                                h_left = left
+                                break
+                # A sentence that ends the spell before the quarter's end.
+                if not stp < q1:
+                    break
+                e_until = min(e_until, stp)
+                prior = s_prior + s_count
+                sentence_ = new_sentence(prior, _uniform(key, p, no, purpose.new_sentence), m)
+                ph, rate_d = WAITING, 0.0
+                nxt = stp + served_days(sentence_, _uniform(key, p, no, purpose.served), m)
+                nxt_sentence, nxt_prior, stp = sentence_, prior, np.inf
+                if not nxt < q1:
+                    break
+                starting, everyone = True, False
+            # Left for good: at liberty past the career's end, nothing pending, supervision over.
+            if ph == AT_LIBERTY and des <= q1 and math.isinf(stp) and (not has_ep or e_until <= q1):
+                break
+    return out[: STATUS_QUO_COLUMNS * n_eps], counts[:n_eps]
+
+
+@njit(cache=True, nogil=True)
+def _grown(a, size):
+    b = np.zeros(size, a.dtype)
+    b[: a.size] = a
+    return b

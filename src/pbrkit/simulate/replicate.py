@@ -38,6 +38,7 @@ from pbrkit.simulate.params import ModelParams
 from pbrkit.simulate.payments import SERVICE_FIELDS, PaymentBook, statement_date
 from pbrkit.simulate.record import METRICS, ReplicateResult
 from pbrkit.simulate.spells import TIER_HIGH
+from pbrkit.simulate.status_quo import StatusQuoWorld
 from pbrkit.simulate.world import (
     AREA_IDS,
     N_AREAS,
@@ -89,7 +90,11 @@ class Run:
         self.counterfactual = market is None
         n_ops = market.n_ops if market else len(PROVIDERS)
         segment = design.outcomes.binary.segment if design.outcomes and design.outcomes.binary else None
-        self.sim = World(world, params, key, entrants, n_quarters, n_ops, segment, keep=keep)
+        ref = reference_design()
+        if self.counterfactual and not keep and not ref.service_levels:  # nothing pays on offences or events
+            self.sim = StatusQuoWorld(world, params, key, entrants, n_quarters, n_ops, segment, term, self.horizon)
+        else:
+            self.sim = World(world, params, key, entrants, n_quarters, n_ops, segment, keep=keep)
         if market is not None:
             # The contract covers episodes that start in its term: cases already
             # supervised at the start finish with public provision.
@@ -97,7 +102,6 @@ class Run:
             pop.ep_operator[(pop.ep_operator >= 0) & (pop.ep_operator < N_AREAS)] = POLR
         self.sq_cost = status_quo_event_cost(params)
         self.sq_policy = status_quo_policy(n_ops, self.sim.n_seg, params, self.sq_cost)
-        ref = reference_design()
         if self.counterfactual:
             self.contracts = {a: ref.for_provider(PROVIDERS[a]) for a in range(N_AREAS)}
             self.polr = None
