@@ -55,6 +55,8 @@ from pbrkit.simulate.world import (
 #: Risk quintiles x the reoffended state: segments per payment level.
 RISK_BANDS = 5
 SEGMENTS_PER_LEVEL = 2 * RISK_BANDS
+#: Payment levels of each paid segment (`Design` binary outcome's `segment`).
+N_LEVELS = {None: 1, "prior_band": 6, "risk_tier": 3, "sentence": 4}
 #: Share of rows that must have left before the population is compacted.
 COMPACT_SHARE = 0.3
 #: Rows allocated per person at the start: room for the entrants that arrive
@@ -109,6 +111,17 @@ class Entrants:
     sentence: np.ndarray
 
 
+def event_model(params: ModelParams) -> EventModel:
+    """How service events are done and checked, and how long supervision lasts, for the compiled loops."""
+    return EventModel(
+        late_log_q=float(np.log1p(-1.0 / params.late_mean_days)), not_done_share=params.not_done_share,
+        proper_on_time_share=params.proper_on_time_share, audit_rate=params.audit_rate,
+        empty_cost=params.empty_cost, effect=tuple(float(e) for e in params.service_effect),
+        status_quo_quality=params.status_quo_quality, plan_days_before=_PLAN_DAYS_BEFORE,
+        induction_due_days=SYNTH.induction_due_days, supervision_days=float(params.supervision_days),
+    )
+
+
 class Tally:
     """One quarter's counts by operator: supervised exposure by segment, new
     episodes, service events and their cost."""
@@ -134,19 +147,13 @@ class World:
         self.n_quarters = n_quarters
         self.n_ops = n_ops
         self.segment = segment
-        self.n_levels = {None: 1, "prior_band": 6, "risk_tier": 3, "sentence": 4}[segment]
+        self.n_levels = N_LEVELS[segment]
         self.n_seg = self.n_levels * SEGMENTS_PER_LEVEL
         self.qdays = np.array([quarter_start_day(start.start_quarter + q) for q in range(n_quarters + 1)])
         self.log = Logbook(start.history.size, start.start_day - 1000, keep)
         self.entrants = entrants
         self._next_entrant = 0
-        self.events = EventModel(
-            late_log_q=float(np.log1p(-1.0 / params.late_mean_days)), not_done_share=params.not_done_share,
-            proper_on_time_share=params.proper_on_time_share, audit_rate=params.audit_rate,
-            empty_cost=params.empty_cost, effect=tuple(float(e) for e in params.service_effect),
-            status_quo_quality=params.status_quo_quality, plan_days_before=_PLAN_DAYS_BEFORE,
-            induction_due_days=SYNTH.induction_due_days, supervision_days=float(params.supervision_days),
-        )
+        self.events = event_model(params)
         self.level_of_cell = self.level_of(np.arange(N_CELLS))
         self.pop = self._initial_population()
         self.tally = Tally(n_ops, self.n_seg)
@@ -332,6 +339,6 @@ def run_quarters(world: World, quarters: int, policy: Policy, routing: Routing) 
 
 
 __all__ = [
-    "CHUNK", "COMPACT_SHARE", "DISPOSAL_DAYS", "FOLLOW_UP_DAYS", "RISK_BANDS", "Entrants", "Policy", "Routing", "Tally",
-    "World", "run_quarters", "status_quo_policy",
+    "CHUNK", "COMPACT_SHARE", "DISPOSAL_DAYS", "FOLLOW_UP_DAYS", "N_LEVELS", "RISK_BANDS", "SEGMENTS_PER_LEVEL",
+    "Entrants", "Policy", "Routing", "Tally", "World", "event_model", "run_quarters", "status_quo_policy",
 ]

@@ -729,9 +729,10 @@ _MEMORY = 256  # episodes a person can have in follow-up at once
 
 @njit(cache=True, nogil=True)
 def status_quo_people(key, purpose, m, ev, quality, nps, age_cuts, prior_cuts, risk_cuts, qdays, n_steps, term,
-                      first_quarter, pid, female, entry_day, entry_age, first_age, area, frailty, harm, desist, phase, next_start,
-                      next_sentence, next_prior, sp_no, sp_start, sp_prior, sp_sentencing, rate_day, sp_count, stop,
-                      hazard, n_off, ep_id, ep_until, ep_service, last_day, last_day_n):
+                      pid, female, entry_day, entry_age, first_age, area, frailty, harm, desist, phase, next_start,
+                      next_sentence, next_prior, sp_start, sp_prior, sp_rate, sp_count, stop, ep_id, ep_until,
+                      e_pid, e_female, e_entry_day, e_entry_age, e_first_age, e_area, e_frailty, e_harm, e_desist,
+                      e_sentence, e_prior, e_quarter, out, counts):
     """The status-quo world (every operator at status-quo effort and service
     quality, every low or medium case with its area's operator) for quarters
     0 to n_steps - 1, one person at a time.
@@ -746,33 +747,51 @@ def status_quo_people(key, purpose, m, ev, quality, nps, age_cuts, prior_cuts, r
     quarter kernel's, draw for draw. At the start of quarters `term` and
     `term + 2` a person without a term episode still in follow-up leaves, as
     `World.trim` drops them; a person who has left for good (`close_quarter`)
-    stops. The columns give each person's state when they join the world
-    (the starting population, then the entrants) and `first_quarter` the
-    quarter they join in (n_steps or later: never).
+    stops.
 
-    Returns the episodes opened (rows of `STATUS_QUO_COLUMNS`, numbered in
-    order) and each one's proven reoffences. Episodes from before the start
-    are not counted: nothing reads them."""
+    The people are the starting population (its columns, as
+    `World._initial_population` completes them), then the entrants (`e_`),
+    each joining, as `World.admit` admits them, in quarter `e_quarter` (never
+    if n_steps or later). The episodes opened go into `out` (rows of
+    `STATUS_QUO_COLUMNS`, numbered in order) and their proven reoffences into
+    `counts` (zeros); returns how many, or -1 if they did not fit (the
+    caller's arrays: the kernel allocates nothing large, whose fresh pages
+    would each cost a fault). Episodes from before the start are not counted:
+    nothing reads them."""
     kinds = len(ev.effect)
-    n_people = pid.size
-    out = np.empty(STATUS_QUO_COLUMNS * max(n_people, 1024), np.int64)
-    counts = np.zeros(max(n_people, 1024), np.int64)
+    n_pop = pid.size
+    room = min(counts.size, out.size // STATUS_QUO_COLUMNS)
     n_eps = 0
     mine_id = np.empty(_MEMORY, np.int64)  # the person's episodes that may still count an offence
     mine_start = np.empty(_MEMORY, np.int64)
-    for r in range(n_people):
-        # The person's state (a copy of their row).
-        p, fem, e_day, e_age, f_age, ar, frail, hm, des = (pid[r], female[r], entry_day[r], entry_age[r], first_age[r],
-                                                           area[r], frailty[r], harm[r], desist[r])
-        ph, nxt, nxt_sentence, nxt_prior = phase[r], next_start[r], next_sentence[r], next_prior[r]
-        no, s_start, s_prior, s_sentencing, rate_d, s_count, stp = (
-            np.int64(sp_no[r]), sp_start[r], sp_prior[r], sp_sentencing[r], rate_day[r], sp_count[r], stop[r])
-        h_left, k_off = hazard[r], np.int64(n_off[r])
-        has_ep, e_until, e_service = ep_id[r] >= 0, ep_until[r], ep_service[r]
-        l_day, l_day_n = last_day[r], last_day_n[r]
+    for r in range(n_pop + e_pid.size):
+        # The person's state, as their row would hold it when they join.
+        no, k_off, e_service, l_day, l_day_n = np.int64(0), np.int64(0), 1.0, np.int64(-1), np.int64(0)
+        if r < n_pop:
+            first = 0
+            p, fem, e_day, e_age, f_age, ar, frail, hm, des = (pid[r], female[r], entry_day[r], entry_age[r],
+                                                               first_age[r], area[r], frailty[r], harm[r], desist[r])
+            ph, nxt, nxt_sentence, nxt_prior = phase[r], next_start[r], next_sentence[r], next_prior[r]
+            s_start, s_prior, s_count, stp = sp_start[r], sp_prior[r], sp_count[r], stop[r]
+            rate_d = sp_rate[r] / m.days_per_year if ph == AT_LIBERTY else 0.0
+            s_sentencing = sentence_probability(s_prior, m)
+            has_ep, e_until = ep_id[r] >= 0, ep_until[r]
+        else:
+            x = r - n_pop
+            first = e_quarter[x]
+            if first >= n_steps:
+                continue
+            p, fem, e_day, e_age, f_age, ar, frail, hm, des = (
+                e_pid[x], e_female[x], e_entry_day[x], e_entry_age[x], e_first_age[x], e_area[x], e_frailty[x],
+                e_harm[x], e_desist[x])
+            ph, nxt, nxt_sentence, nxt_prior = WAITING, e_entry_day[x], e_sentence[x], e_prior[x]
+            s_start, s_prior, s_count, stp = 0.0, np.int32(0), np.int32(0), np.inf
+            rate_d, s_sentencing = 0.0, 0.0
+            has_ep, e_until = False, -np.inf
+        h_left = _exponential(key, p, 0, purpose.gap)
         n_mine = 0
         last_term_start = -np.inf  # latest start of the person's term episodes
-        for q in range(first_quarter[r], n_steps):
+        for q in range(first, n_steps):
             q0, q1 = qdays[q], qdays[q + 1]
             if (q == term or q == term + 2) and not last_term_start > q0 - FOLLOW_UP_DAYS:
                 break
@@ -810,9 +829,8 @@ def status_quo_people(key, purpose, m, ev, quality, nps, age_cuts, prior_cuts, r
                             if ev.effect[k] != 0.0:
                                 service *= ((1.0 - ev.effect[k] if proper else 1.0)
                                             / (1.0 - ev.effect[k] * ev.status_quo_quality))
-                        if STATUS_QUO_COLUMNS * (n_eps + 1) > out.size:
-                            out = _grown(out, 2 * out.size)
-                            counts = _grown(counts, 2 * counts.size)
+                        if n_eps == room:
+                            return -1
                         if l_day == start:  # offences earlier on its first day count
                             counts[n_eps] += l_day_n
                         at = STATUS_QUO_COLUMNS * n_eps
@@ -911,11 +929,4 @@ def status_quo_people(key, purpose, m, ev, quality, nps, age_cuts, prior_cuts, r
             # Left for good: at liberty past the career's end, nothing pending, supervision over.
             if ph == AT_LIBERTY and des <= q1 and math.isinf(stp) and (not has_ep or e_until <= q1):
                 break
-    return out[: STATUS_QUO_COLUMNS * n_eps], counts[:n_eps]
-
-
-@njit(cache=True, nogil=True)
-def _grown(a, size):
-    b = np.zeros(size, a.dtype)
-    b[: a.size] = a
-    return b
+    return n_eps

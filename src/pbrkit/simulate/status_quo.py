@@ -22,12 +22,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from pbrkit.simulate import draws, kernel_jit
-from pbrkit.simulate.kernel import _PURPOSES, _SPELLS, Entrants, Policy, Routing, Tally, World
+from pbrkit.simulate import kernel_jit
+from pbrkit.simulate.kernel import (
+    _PURPOSES,
+    _SPELLS,
+    N_LEVELS,
+    SEGMENTS_PER_LEVEL,
+    Entrants,
+    Policy,
+    Routing,
+    Tally,
+    event_model,
+)
 from pbrkit.simulate.logbook import EPISODE_DTYPES, EPISODE_FIELDS, Logbook
 from pbrkit.simulate.params import ModelParams
-from pbrkit.simulate.population import WAITING
-from pbrkit.simulate.world import AGE_CUTS, NPS, N_AREAS, PRIOR_CUTS, StartingWorld
+from pbrkit.simulate.world import AGE_CUTS, NPS, N_AREAS, PRIOR_CUTS, StartingWorld, quarter_start_day
 
 
 class StatusQuoWorld:
@@ -35,12 +44,13 @@ class StatusQuoWorld:
 
     def __init__(self, start: StartingWorld, params: ModelParams, key: np.uint64, entrants: Entrants,
                  n_quarters: int, n_ops: int, segment: str | None, term: int, horizon: int):
-        self._world = World(start, params, key, entrants, n_quarters, n_ops, segment)
         self.start, self.key, self.entrants = start, np.uint64(key), entrants
         self.n_quarters, self.n_ops, self.term = n_quarters, n_ops, term
         self.n_steps = min(horizon + 1, n_quarters)
-        self.segment, self.n_levels, self.n_seg = segment, self._world.n_levels, self._world.n_seg
-        self.qdays = self._world.qdays
+        self.segment, self.n_levels = segment, N_LEVELS[segment]
+        self.n_seg = self.n_levels * SEGMENTS_PER_LEVEL
+        self.qdays = np.array([quarter_start_day(start.start_quarter + q) for q in range(n_quarters + 1)])
+        self._events = event_model(params)
         self.log = Logbook(start.history.size, start.start_day - 1000, keep=False)
         self._episodes: list[dict[str, np.ndarray]] | None = None
 
@@ -65,34 +75,26 @@ class StatusQuoWorld:
             raise ValueError("the status-quo world gives every low or medium case to its area's operator")
         if not np.all(policy.relative == 1.0):
             raise ValueError("the status-quo world's operators work at the status-quo effort")
-        pop, e, w = self._world.pop, self.entrants, self._world
-        # The starting population joins at once; entrants in the quarter they
-        # arrive, if it is in the term.
+        people, e = self.start.people, self.entrants
+        if not _STARTING.isdisjoint(people):
+            raise ValueError(f"the kernel starts {sorted(_STARTING & set(people))} afresh, as `World` does")
+        # Entrants join in the quarter they arrive, if it is in the term.
         arrive = np.searchsorted(self.qdays, e.entry_day, side="right") - 1
         arrive = np.where(arrive < self.term, arrive, np.iinfo(np.int64).max)
-        n_e = e.pid.size
-
-        def col(name, entrant_values, dtype=None):
-            column = getattr(pop, name)
-            return np.concatenate([column, np.asarray(entrant_values, dtype=dtype or column.dtype)])
-
-        def fill(name):
-            return col(name, np.full(n_e, _DEFAULTS[name]))
-
-        hazard_e = draws.exponential(self.key, e.pid, 0, draws.GAP)
-        out, counts = kernel_jit.status_quo_people(
-            self.key, _PURPOSES, _SPELLS, w.events, np.ascontiguousarray(policy.quality, dtype=np.float64), NPS,
-            tuple(int(a) for a in AGE_CUTS), tuple(int(p) for p in PRIOR_CUTS),
-            tuple(float(r) for r in self.start.risk_cuts), np.asarray(self.qdays, dtype=np.float64), self.n_steps,
-            self.term, np.concatenate([np.zeros(pop.n, np.int64), arrive]),
-            col("pid", e.pid), col("female", e.female), col("entry_day", e.entry_day), col("entry_age", e.entry_age),
-            col("first_age", e.first_age), col("area", e.area), col("frailty", e.frailty), col("harm", e.harm),
-            col("desist", e.desist), col("phase", np.full(n_e, WAITING)), col("next_start", e.entry_day),
-            col("next_sentence", e.sentence), col("next_prior", e.prior), fill("sp_no"), fill("sp_start"),
-            fill("sp_prior"), fill("sp_sentencing"), fill("rate_day"), fill("sp_count"), fill("stop"),
-            col("hazard", hazard_e), fill("n_off"), fill("ep_id"), fill("ep_until"), fill("ep_service"),
-            fill("last_day"), fill("last_day_n"))
-        self._world = None  # its population is no longer needed
+        room = 2 * (people["pid"].size + e.pid.size) + 1024
+        while True:
+            out = np.empty(kernel_jit.STATUS_QUO_COLUMNS * room, np.int32)
+            counts = np.zeros(room, np.int64)
+            n = kernel_jit.status_quo_people(
+                self.key, _PURPOSES, _SPELLS, self._events, np.ascontiguousarray(policy.quality, dtype=np.float64),
+                NPS, tuple(int(a) for a in AGE_CUTS), tuple(int(p) for p in PRIOR_CUTS),
+                tuple(float(r) for r in self.start.risk_cuts), np.asarray(self.qdays, dtype=np.float64),
+                self.n_steps, self.term, *(people[f] for f in _PEOPLE), e.pid, e.female, e.entry_day, e.entry_age,
+                e.first_age, e.area, e.frailty, e.harm, e.desist, e.sentence, e.prior, arrive, out, counts)
+            if n >= 0:
+                break
+            room *= 2
+        out, counts = out[: kernel_jit.STATUS_QUO_COLUMNS * n], counts[:n]
         rows = out.reshape(-1, kernel_jit.STATUS_QUO_COLUMNS)
         order = np.argsort(rows[:, 0], kind="stable")  # quarter by quarter, each in person order
         rows = rows[order]
@@ -109,12 +111,13 @@ class StatusQuoWorld:
             self._episodes.append(ep)
 
 
-def _defaults() -> dict[str, object]:
-    from pbrkit.simulate.population import FIELDS
-
-    return {name: fill for name, (_, fill) in FIELDS.items()}
-
-
-_DEFAULTS = _defaults()
+#: The starting population's columns the kernel reads (`population.FIELDS` names) ...
+_PEOPLE = ("pid", "female", "entry_day", "entry_age", "first_age", "area", "frailty", "harm", "desist", "phase",
+           "next_start", "next_sentence", "next_prior", "sp_start", "sp_prior", "sp_rate", "sp_count", "stop", "ep_id",
+           "ep_until")
+#: ... and those it starts as `World._initial_population` does (the offence
+#: clock, the spell's rate and sentencing chance) or at their defaults.
+_STARTING = frozenset({"sp_no", "sp_sentencing", "rate_day", "hazard", "n_off", "ep_service", "last_day",
+                       "last_day_n"})
 
 __all__ = ["StatusQuoWorld"]
