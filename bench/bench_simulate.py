@@ -12,6 +12,10 @@
    printed ratio is the speed ratio; the issue aims for at least 100x, so
    the row's target is the baseline's time / 100. A one-quarter run comes
    first, so a compile or first-call cost is not counted as the step's.
+   A second row times the same work done person by person
+   (`status_quo.StatusQuoWorld`, the counterfactual's kernel; it serves only
+   a fixed status-quo policy), counted in the same steps, after checking it
+   opened the same episodes with the same reoffences.
 2. 200 replicates: `pbrkit simulate tr2014 --replicates 200 --years 7
    --scale 1 --seed 1` as a subprocess with the default local workers (one
    per CPU), world building included: at most 300 s, and at most 6 GB peak
@@ -91,10 +95,11 @@ def _same_offences(kernel_log, agents: AgentWorld, sample: np.ndarray) -> bool:
     return True
 
 
-def kernel_row(out: Path) -> dict:
+def kernel_rows(out: Path) -> list[dict]:
     from pbrkit.simulate.kernel import run_quarters
     from pbrkit.simulate.params import ModelParams
     from pbrkit.simulate.projection import status_quo_setup
+    from pbrkit.simulate.status_quo import StatusQuoWorld
 
     world = starting_world(out)
     params = ModelParams()
@@ -103,25 +108,58 @@ def kernel_row(out: Path) -> dict:
     sim, policy, routing = status_quo_setup(world, params, seed=SEED, quarters=QUARTERS)
     agents = AgentWorld(world, params, sim.key, sim.entrants, QUARTERS, sim.n_ops, sim.segment, every=EVERY)
 
+    def person_by_person() -> StatusQuoWorld:
+        # The same world, entrants and quarters; `term` past the end, so every
+        # entrant is admitted and no one is trimmed, as in `run_quarters`.
+        return StatusQuoWorld(world, params, sim.key, sim.entrants, QUARTERS, sim.n_ops, None, QUARTERS, QUARTERS - 1)
+
+    person_by_person().run(policy, routing)  # warm-up
     t = time.perf_counter()
     steps = run_quarters(sim, QUARTERS, policy, routing)
     seconds = time.perf_counter() - t
+    t = time.perf_counter()
+    person = person_by_person()
+    person.run(policy, routing)
+    person_seconds = time.perf_counter() - t
     t = time.perf_counter()
     agent_steps = agent_run_quarters(agents, QUARTERS, policy, routing)
     agent_seconds = time.perf_counter() - t
     sample = np.concatenate([world.people["pid"][::EVERY], sim.entrants.pid[::EVERY]])
     if not _same_offences(sim.log, agents, sample):
         raise AssertionError("the agent baseline's offences differ from the kernel's: not the same step")
+    if not _same_episodes(sim, person, policy, routing):
+        raise AssertionError("the person-by-person status quo's episodes differ from the kernel's: not the same step")
 
     per_million, agent_per_million = 1e6 * seconds / steps, 1e6 * agent_seconds / agent_steps
-    return {
+    agents_note = (f"agents {agent_steps / agent_seconds:,.0f} steps/s ({agent_steps:,} steps, {agent_seconds:.1f} s); "
+                   f"target {TARGET_RATIO:g}x")
+    return [{
         "name": "simulate: kernel step (s per million offender-quarters)",
         "seconds": per_million, "target_seconds": agent_per_million / TARGET_RATIO,
         "baseline_name": f"agent per offender, 1/{EVERY} sample", "baseline_seconds": agent_per_million,
         "note": (f"kernel {steps / seconds:,.0f} steps/s ({steps:,} steps, {QUARTERS} quarters, {seconds:.1f} s); "
-                 f"agents {agent_steps / agent_seconds:,.0f} steps/s ({agent_steps:,} steps, {agent_seconds:.1f} s); "
-                 f"target {TARGET_RATIO:g}x; same offences"),
-    }
+                 f"{agents_note}; same offences"),
+    }, {
+        "name": "simulate: status-quo step person by person (s per million offender-quarters)",
+        "seconds": 1e6 * person_seconds / steps, "target_seconds": agent_per_million / TARGET_RATIO,
+        "baseline_name": f"agent per offender, 1/{EVERY} sample", "baseline_seconds": agent_per_million,
+        "note": (f"status_quo_people {steps / person_seconds:,.0f} steps/s (the kernel's {steps:,} steps, "
+                 f"{person_seconds:.1f} s; the counterfactual's kernel); {agents_note}; same episodes and reoffences"),
+    }]
+
+
+def _same_episodes(sim, person, policy, routing) -> bool:
+    """The person-by-person run opened the quarter-by-quarter kernel's episodes, each with its reoffences so far."""
+    fields = ("pid", "start", "provider", "sentence", "tier", "cell")
+    for q in range(QUARTERS):
+        person.step(q, policy, routing)
+        a, b = sim.log.episodes[q], person.log.episodes[q]
+        oa, ob = (np.lexsort((e["id"], e["start"], e["pid"])) for e in (a, b))
+        if a["id"].size == 0 or any(not np.array_equal(a[f][oa], b[f][ob]) for f in fields):
+            return False
+        if not np.array_equal(sim.log.reoffences(a["id"][oa]), person.log.reoffences(b["id"][ob])):
+            return False
+    return True
 
 
 # ------------------------------------------------------------------ replicates
@@ -198,7 +236,7 @@ def replicates_row(out: Path) -> dict:
 
 
 def run(ctx) -> list[dict]:
-    return [kernel_row(ctx.out), replicates_row(ctx.out)]
+    return [*kernel_rows(ctx.out), replicates_row(ctx.out)]
 
 
 if __name__ == "__main__":
@@ -206,7 +244,8 @@ if __name__ == "__main__":
     out = here.parent / "bench-out"
     out.mkdir(exist_ok=True)
     which = sys.argv[1:] or ["kernel", "replicates"]
-    for row in [{"kernel": kernel_row, "replicates": replicates_row}[w](out) for w in which]:
+    rows = {"kernel": kernel_rows, "replicates": lambda o: [replicates_row(o)]}
+    for row in [r for w in which for r in rows[w](out)]:
         ratio = f"; ratio {row['baseline_seconds'] / row['seconds']:.1f}x" if row["baseline_seconds"] else ""
         target = "none" if row["target_seconds"] is None else f"{row['target_seconds']:.3g} s"
         print(f"{row['name']}: {row['seconds']:.2f} s (target {target}){ratio}; {row['note']}")

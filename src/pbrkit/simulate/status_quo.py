@@ -57,7 +57,7 @@ class StatusQuoWorld:
     def step(self, q: int, policy: Policy, routing: Routing, admit: bool = True) -> Tally:
         """Quarter q's episodes into the log; the tally of its new episodes."""
         if self._episodes is None:
-            self._run(policy, routing)
+            self.run(policy, routing)
         ep = self._episodes[q]
         self.log.close_quarter(q)  # no offences or events are logged
         self.log.episodes[q] = ep
@@ -68,7 +68,8 @@ class StatusQuoWorld:
     def trim(self, day: float, first_id: int, end_id: int) -> None:
         """Done in the run: a person without a term episode in follow-up leaves at quarters term and term + 2."""
 
-    def _run(self, policy: Policy, routing: Routing) -> None:
+    def run(self, policy: Policy, routing: Routing) -> None:
+        """Run every person through every quarter (`step` does, when first called)."""
         if not (routing.contract_share == 1.0 and routing.subcontractors.size == 0
                 and np.array_equal(routing.area_operator, np.arange(N_AREAS))
                 and np.array_equal(routing.area_provider, np.arange(N_AREAS))):
