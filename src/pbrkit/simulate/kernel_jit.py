@@ -930,3 +930,24 @@ def status_quo_people(key, purpose, m, ev, quality, nps, age_cuts, prior_cuts, r
             if ph == AT_LIBERTY and des <= q1 and math.isinf(stp) and (not has_ep or e_until <= q1):
                 break
     return n_eps
+
+
+@njit(cache=True, nogil=True)
+def in_quarter_order(out, counts, n, n_quarters, rows, sorted_counts):
+    """The n episodes of `status_quo_people`, quarter by quarter, each
+    quarter's in the order opened, into `rows` and `sorted_counts` (a stable
+    counting sort on the quarter); returns where each quarter starts."""
+    starts = np.zeros(n_quarters + 1, np.int64)
+    for i in range(n):
+        starts[out[STATUS_QUO_COLUMNS * i] + 1] += 1
+    for q in range(n_quarters):
+        starts[q + 1] += starts[q]
+    at = starts[:-1].copy()
+    for i in range(n):
+        q = out[STATUS_QUO_COLUMNS * i]
+        j = at[q]
+        at[q] += 1
+        for f in range(STATUS_QUO_COLUMNS):
+            rows[j, f] = out[STATUS_QUO_COLUMNS * i + f]
+        sorted_counts[j] = counts[i]
+    return starts

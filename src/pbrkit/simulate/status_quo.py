@@ -95,14 +95,12 @@ class StatusQuoWorld:
             if n >= 0:
                 break
             room *= 2
-        out, counts = out[: kernel_jit.STATUS_QUO_COLUMNS * n], counts[:n]
-        rows = out.reshape(-1, kernel_jit.STATUS_QUO_COLUMNS)
-        order = np.argsort(rows[:, 0], kind="stable")  # quarter by quarter, each in person order
-        rows = rows[order]
+        rows = np.empty((n, kernel_jit.STATUS_QUO_COLUMNS), np.int32)
         first = self.log.next_id
-        ids = self.log.new_ids(order.size)
-        self.log.reoffence_counts()[first: first + order.size] = counts[order]
-        bounds = np.searchsorted(rows[:, 0], np.arange(self.n_quarters + 1))
+        ids = self.log.new_ids(n)
+        bounds = kernel_jit.in_quarter_order(out, counts, n, self.n_quarters, rows,
+                                             self.log.reoffence_counts()[first: first + n])
+        del out, counts
         self._episodes = []
         for q in range(self.n_quarters):
             part = rows[bounds[q]: bounds[q + 1]]
