@@ -7,11 +7,13 @@ of the common random numbers (`draws`), the first-time entrants, the
 procurement bids and the providers' beliefs about efficacy. So the same
 (seed, replicate) gives the same numbers in any process, on any machine.
 
-Both worlds run the same kernel quarter by quarter through the contract's
-term and on until its last cohort is paid (12 months' follow-up and 6 for
-the courts). The design world's providers decide, are paid by `pbrkit.pay`
-under the design and can fail; the counterfactual's public providers work
-at the status quo and are paid the fee-only reference price. Because an
+Both worlds run the same step through the contract's term and on until
+its last cohort is paid (12 months' follow-up and 6 for the courts). The
+design world's providers decide, are paid by `pbrkit.pay` under the design
+and can fail, so it is stepped quarter by quarter (`kernel.World`); the
+counterfactual's public providers work at the status quo and are paid the
+fee-only reference price, so nobody's run depends on anyone else's and it
+runs person by person (`status_quo.StatusQuoWorld`). Because an
 offence, a court delay or a sentence is the same draw in both worlds
 wherever the worlds agree, reoffences avoided is a paired difference.
 """
