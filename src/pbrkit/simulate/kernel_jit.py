@@ -403,19 +403,14 @@ def offend(idx, everyone, key, purpose, m, q0, q1, relative,
             s = 0.0
             kept = 0
             for c in range(width):
-                if rnd == 0:
-                    when = t
-                else:
-                    g = gap0 if c == 0 else _exponential(key, p, k + c, purpose.gap)
-                    s += g
-                    when = t + s / rate
+                when, s, g = _offence_time(key, p, k, c, rnd, t, s, rate, gap0, purpose.gap)
+                if rnd > 0:
                     if not when < min(cap, stop[r]):
                         next_gap = g
                         break
                     at = when
-                u_delay, u_sentence = _uniform_pair(key, p, k + c, purpose.court)
-                disposal = when + court_delay(u_delay, m)
-                if u_sentence < sentencing[r]:
+                disposal, sentenced = _court(key, p, k + c, when, sentencing[r], purpose.court, m)
+                if sentenced:
                     stop[r] = min(stop[r], disposal)
                 day, dday = np.int64(math.floor(when)), np.int64(math.floor(disposal))
                 log[4 * n], log[4 * n + 1], log[4 * n + 2], log[4 * n + 3] = r, day, dday, rnd
@@ -443,6 +438,27 @@ def offend(idx, everyone, key, purpose, m, q0, q1, relative,
                 hazard[r] = left
                 break
     return _in_log_order(log, n), _before(idx, everyone, stop, q1)
+
+
+@njit(cache=True, nogil=True)
+def _offence_time(key, p, k, c, rnd, t, s, rate, gap0, gap_purpose):
+    """Offence k + c of a person, the c-th of a round that starts at time t:
+    (its time, the hazard the round has used, its gap). The first offence
+    (round 0) comes at t; in later rounds each uses up its exponential gap
+    (the round's first, gap0, drawn already) at the rate."""
+    if rnd == 0:
+        return t, s, 0.0
+    g = gap0 if c == 0 else _exponential(key, p, k + c, gap_purpose)
+    s += g
+    return t + s / rate, s, g
+
+
+@njit(cache=True, nogil=True)
+def _court(key, p, k, when, sentencing, court_purpose, m):
+    """Offence k of a person, committed at `when`, at court: (its disposal
+    time, whether it brings a sentence, with chance `sentencing`)."""
+    u_delay, u_sentence = _uniform_pair(key, p, k, court_purpose)
+    return when + court_delay(u_delay, m), u_sentence < sentencing
 
 
 @njit(cache=True, nogil=True)
@@ -884,19 +900,14 @@ def status_quo_people(key, purpose, m, ev, quality, nps, age_cuts, prior_cuts, r
                             s_ = 0.0
                             kept = 0
                             for c in range(width):
-                                if rnd == 0:
-                                    when = t
-                                else:
-                                    g = gap0 if c == 0 else _exponential(key, p, k + c, purpose.gap)
-                                    s_ += g
-                                    when = t + s_ / rate
+                                when, s_, g = _offence_time(key, p, k, c, rnd, t, s_, rate, gap0, purpose.gap)
+                                if rnd > 0:
                                     if not when < min(cap, stp):
                                         next_gap = g
                                         break
                                     at_ = when
-                                u_delay, u_sentence = _uniform_pair(key, p, k + c, purpose.court)
-                                disposal = when + court_delay(u_delay, m)
-                                if u_sentence < s_sentencing:
+                                disposal, sentenced = _court(key, p, k + c, when, s_sentencing, purpose.court, m)
+                                if sentenced:
                                     stp = min(stp, disposal)
                                 day, dday = np.int64(math.floor(when)), np.int64(math.floor(disposal))
                                 kept += 1
